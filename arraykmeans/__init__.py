@@ -1,0 +1,25 @@
+"""arraykmeans: K-means written once against the Python Array API standard.
+
+The same call clusters NumPy arrays on the CPU, CuPy arrays on a GPU and any
+other array library that follows the standard, returning results in the
+caller's library, on the caller's device, in the caller's dtype. The API is
+scikit-learn's: ``KMeans``, ``k_means`` and ``kmeans_plusplus``.
+"""
+
+from ._config import config_context, get_config, set_config
+from ._exceptions import ConvergenceWarning, NotFittedError
+from ._kmeans import KMeans, k_means, kmeans_plusplus
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvergenceWarning",
+    "KMeans",
+    "NotFittedError",
+    "__version__",
+    "config_context",
+    "get_config",
+    "k_means",
+    "kmeans_plusplus",
+    "set_config",
+]

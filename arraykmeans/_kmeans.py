@@ -1,0 +1,608 @@
+"""Public API: the ``KMeans`` estimator and the ``k_means`` / ``kmeans_plusplus`` functions.
+
+Names, parameters, defaults and results follow scikit-learn's ``KMeans``
+(``algorithm="lloyd"``), so switching is a change of import. Arrays may come from
+any library that implements the Python Array API standard; results come back in
+the caller's library, on the caller's device, in the caller's floating dtype.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace, device
+
+from . import _lloyd
+from . import _primitives as prim
+from . import _validation as val
+from ._exceptions import ConvergenceWarning, NotFittedError, compatible, warn
+
+Array = Any
+
+# Data whose largest magnitude lies outside [2**-_SCALE_EXP, 2**_SCALE_EXP] is
+# rescaled by a power of two before fitting, so that squared distances neither
+# overflow nor underflow (float32 squares overflow past about 1.8e19). Powers of
+# two scale exactly: inside that range nothing is rescaled and results are
+# bit-for-bit those of the unscaled computation.
+_SCALE_EXP = 40
+
+
+@dataclass
+class _Frame:
+    """Where the algorithm works: ``(X - mean) * scale``, scale a power of two."""
+
+    mean: Array
+    scale: float
+
+    def apply(self, xp: ModuleType, X: Array) -> Array:
+        out = X - self.mean
+        return out * self.scale if self.scale != 1.0 else out
+
+    def undo(self, xp: ModuleType, C: Array) -> Array:
+        out = C * (1.0 / self.scale) if self.scale != 1.0 else C
+        return out + self.mean
+
+
+def _power_of_two_scale(xp: ModuleType, X: Array) -> float:
+    amax = float(xp.max(xp.abs(X)))
+    if amax == 0 or 2.0**-_SCALE_EXP <= amax <= 2.0**_SCALE_EXP:
+        return 1.0
+    return 2.0 ** -prim.ceil_log2(amax)
+
+
+def _column_stats(xp: ModuleType, X: Array) -> tuple[Array, Array]:
+    """Per-feature mean and variance, accumulated in float64 where possible.
+
+    float64 data take NumPy's own ``mean``/``var`` path (bit-identical to
+    scikit-learn); float32 data are widened one chunk at a time so that the
+    float64 copy of X never exists at once.
+    """
+    acc = prim.accumulation_dtype(xp, X.dtype, device(X))
+    if X.dtype == acc:
+        return xp.mean(X, axis=0), xp.var(X, axis=0)
+    n, d = X.shape
+    rows = prim.chunk_rows(xp, n, 2 * d * prim._itemsize(acc))
+    chunks = list(prim.iter_chunks(n, rows))
+    total = sum(xp.sum(xp.astype(X[sl, ...], acc), axis=0) for sl in chunks)
+    mean = total / n
+    sq = sum(xp.sum((xp.astype(X[sl, ...], acc) - mean) ** 2, axis=0) for sl in chunks)
+    return xp.astype(mean, X.dtype), sq / n
+
+
+def _prepare(xp: ModuleType, X: Array) -> tuple[Array, _Frame, Array]:
+    """Centre (and if needed rescale) a private copy of X; X itself is untouched."""
+    scale = _power_of_two_scale(xp, X)
+    Xs = X * scale if scale != 1.0 else X
+    mean, var = _column_stats(xp, Xs)
+    Xc = Xs - mean
+    return Xc, _Frame(mean=mean / scale if scale != 1.0 else mean, scale=scale), var
+
+
+class KMeans:
+    """K-Means clustering on any Array API array (NumPy, CuPy, ...).
+
+    A drop-in for :class:`sklearn.cluster.KMeans`: same parameters, attributes
+    and methods, and on NumPy float64 the same labels, iterations and (to about
+    1e-9 relative) centres and inertia for the same ``random_state`` or the same
+    explicit ``init``. The computation runs in the input's array library and on
+    its device; fitted attributes are arrays of that library.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        The number of clusters to form and of centroids to generate.
+    init : {'k-means++', 'random'}, callable or array of shape (n_clusters, n_features), default='k-means++'
+        Method for initialisation:
+
+        - ``'k-means++'``: greedy k-means++ (``2 + ln(k)`` candidates per centre,
+          the one that lowers the weighted inertia most is kept).
+        - ``'random'``: ``n_clusters`` distinct rows drawn with probability
+          proportional to ``sample_weight``.
+        - an array: the initial centres, in the same array library and on the
+          same device as ``X`` (lists and tuples are converted).
+        - a callable ``init(X, n_clusters, random_state=...)`` returning the
+          centres; it receives the centred data.
+    n_init : 'auto' or int, default='auto'
+        Number of runs with different initial centres; the run with the lowest
+        inertia is kept. ``'auto'`` is 1 for ``'k-means++'`` or an array, 10 for
+        ``'random'`` or a callable.
+    max_iter : int, default=300
+        Maximum number of Lloyd iterations of one run.
+    tol : float, default=1e-4
+        Relative tolerance: a run stops when the squared Frobenius norm of the
+        centre shift is at most ``tol`` times the mean per-feature variance of X.
+    verbose : int, default=0
+        Print the progress of each run.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation. Draws are made on the host from
+        ``numpy.random.RandomState`` in scikit-learn's order, so a seed picks the
+        same initial centres as scikit-learn and on every backend.
+    copy_x : bool, default=True
+        Accepted for compatibility. arraykmeans always centres a private copy of
+        the data and never modifies ``X``, so ``False`` changes nothing.
+    algorithm : {'lloyd', 'elkan'}, default='lloyd'
+        ``'lloyd'`` runs Lloyd's algorithm. ``'elkan'`` is accepted for
+        compatibility: scikit-learn documents both as giving the same
+        clustering, and arraykmeans computes it with the same Lloyd iterations.
+
+    Attributes
+    ----------
+    cluster_centers_ : array of shape (n_clusters, n_features)
+        Coordinates of the cluster centres, in X's library, device and dtype.
+    labels_ : int32 array of shape (n_samples,)
+        Label of each training point.
+    inertia_ : float
+        Sum of squared distances of the samples to their closest centre,
+        weighted by the sample weights.
+    n_iter_ : int
+        Number of iterations of the kept run.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    Notes
+    -----
+    Distances are computed one chunk of rows at a time as ``‖c‖² − 2x·c``; the
+    n×k distance matrix is never built. The chunk size comes from the
+    ``working_memory`` budget (see :func:`arraykmeans.set_config`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from arraykmeans import KMeans
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> km = KMeans(n_clusters=2, random_state=0).fit(X)
+    >>> km.labels_
+    array([1, 1, 1, 0, 0, 0], dtype=int32)
+    >>> km.predict([[0, 0], [12, 3]])
+    array([1, 0], dtype=int32)
+    >>> km.cluster_centers_
+    array([[10.,  2.],
+           [ 1.,  2.]])
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        init: Any = "k-means++",
+        n_init: str | int = "auto",
+        max_iter: int = 300,
+        tol: float = 1e-4,
+        verbose: int = 0,
+        random_state: Any = None,
+        copy_x: bool = True,
+        algorithm: str = "lloyd",
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+        self.copy_x = copy_x
+        self.algorithm = algorithm
+
+    # ------------------------------------------------------------ parameters
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return sorted(p for p in sig.parameters if p != "self")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Parameters of this estimator, as scikit-learn's ``get_params``."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: Any) -> KMeans:
+        """Set parameters, as scikit-learn's ``set_params``; returns self."""
+        valid = self._get_param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(
+                    f"Invalid parameter {key!r} for estimator {self!r}. "
+                    f"Valid parameters are: {valid!r}."
+                )
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(type(self).__init__).parameters.items()
+            if name != "self"
+        }
+        changed = []
+        for name in defaults:
+            value = getattr(self, name)
+            default = defaults[name]
+            same = (
+                value is default
+                or (type(value) is type(default) and _safe_equal(value, default))
+            )
+            if not same:
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type="clusterer",
+            target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+            input_tags=InputTags(allow_nan=False, sparse=False),
+            array_api_support=True,
+        )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "cluster_centers_")
+
+    # ------------------------------------------------------------------- fit
+
+    def _resolved_n_init(self) -> int:
+        if self.n_init != "auto":
+            return int(self.n_init)
+        if isinstance(self.init, str) and self.init == "random":
+            return 10
+        if callable(self.init) and not isinstance(self.init, str):
+            return 10
+        return 1
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
+        """Compute the k-means clustering.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Training data, in any Array API library (lists and other array-likes
+            become NumPy arrays). Integer and boolean data are used as float64.
+        y : Ignored
+        sample_weight : array of shape (n_samples,) or scalar, optional
+            Non-negative weights, not all zero, in the same library and on the
+            same device as X. Used by the initialisation and every iteration
+            (not by a callable or array ``init``).
+
+        Returns
+        -------
+        self : KMeans
+        """
+        val.check_params(type(self).__name__, self.get_params())
+        X, xp = val.check_array(X, estimator_name=type(self).__name__)
+        n, d = X.shape
+        k = self.n_clusters
+        if n < k:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+        n_init = self._resolved_n_init()
+        init = self.init
+        init_is_array = not isinstance(init, str) and not callable(init)
+        if init_is_array and n_init != 1:
+            warn(
+                "Explicit initial center position passed: performing only one init "
+                f"in {type(self).__name__} instead of n_init={n_init}.",
+                RuntimeWarning,
+            )
+            n_init = 1
+        if self.algorithm == "elkan" and k == 1:
+            warn(
+                "algorithm='elkan' doesn't make sense for a single cluster. Using "
+                "'lloyd' instead.",
+                RuntimeWarning,
+            )
+        random_state = val.check_random_state(self.random_state)
+        sample_weight = val.check_sample_weight(xp, X, sample_weight)
+        if init_is_array:
+            init = val.check_init_array(xp, X, init, k)
+
+        Xc, frame, variances = _prepare(xp, X)
+        tol = float(xp.mean(variances)) * self.tol if self.tol != 0 else 0.0
+        if init_is_array:
+            init = frame.apply(xp, init)
+        inertia_scale = 1.0 / frame.scale**2
+
+        best = None
+        for _ in range(n_init):
+            centers = _initial_centers(
+                xp, Xc, k, init, sample_weight, random_state, frame
+            )
+            if self.verbose:
+                print("Initialization complete")
+            result = _lloyd.lloyd(
+                xp,
+                Xc,
+                sample_weight,
+                centers,
+                max_iter=self.max_iter,
+                tol=tol,
+                verbose=bool(self.verbose),
+                inertia_scale=inertia_scale,
+            )
+            if _lloyd.is_better(xp, result, best):
+                best = result
+
+        labels = xp.astype(best.labels, xp.int32)
+        distinct = _count_distinct(xp, best.labels, k)
+        if distinct < k:
+            warn(
+                f"Number of distinct clusters ({distinct}) found smaller than "
+                f"n_clusters ({k}). Possibly due to duplicate points in X.",
+                ConvergenceWarning,
+            )
+        self.cluster_centers_ = frame.undo(xp, best.centers)
+        self.labels_ = labels
+        self.inertia_ = float(best.inertia * inertia_scale)
+        self.n_iter_ = int(best.n_iter)
+        self.n_features_in_ = d
+        self._n_features_out = k
+        self._frame = frame
+        self._fit_centers = best.centers
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Array:
+        """Fit, then return ``labels_``."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> Array:
+        """Fit, then return the distances of X to the centres, (n_samples, n_clusters)."""
+        return self.fit(X, sample_weight=sample_weight)._transform(
+            *self._check_test_data(X)
+        )
+
+    # --------------------------------------------------------- fitted methods
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise compatible(NotFittedError)(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
+                "with appropriate arguments before using this estimator."
+            )
+
+    def _check_test_data(self, X: Any) -> tuple[Array, ModuleType]:
+        self._check_fitted()
+        X, xp = val.check_array(X, estimator_name=type(self).__name__)
+        model_xp = array_namespace(self.cluster_centers_)
+        if xp is not model_xp:
+            raise TypeError(
+                f"X is a {val._lib(xp)} array but this {type(self).__name__} was "
+                f"fitted on {val._lib(model_xp)} arrays; pass X in the same array "
+                "library."
+            )
+        if device(X) != device(self.cluster_centers_):
+            raise ValueError(
+                f"X is on device {device(X)!r} but the model's centres are on "
+                f"{device(self.cluster_centers_)!r}."
+            )
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
+        if X.dtype != self.cluster_centers_.dtype:
+            X = xp.astype(X, self.cluster_centers_.dtype)
+        return X, xp
+
+    def _labels(self, X: Array, xp: ModuleType) -> Array:
+        frame = self._frame
+        labels = prim.assign_chunked(
+            xp, X, self._fit_centers, offset=frame.mean, scale=frame.scale
+        ).labels
+        return labels
+
+    def predict(self, X: Any) -> Array:
+        """Index of the closest centre for each row of X.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Same array library and device as the training data; another floating
+            dtype is cast to the model's.
+
+        Returns
+        -------
+        labels : int32 array of shape (n_samples,)
+        """
+        X, xp = self._check_test_data(X)
+        return xp.astype(self._labels(X, xp), xp.int32)
+
+    def transform(self, X: Any) -> Array:
+        """Euclidean distances of each row of X to every centre, (n_samples, n_clusters)."""
+        return self._transform(*self._check_test_data(X))
+
+    def _transform(self, X: Array, xp: ModuleType) -> Array:
+        frame = self._frame
+        C = self._fit_centers
+        acc = prim.accumulation_dtype(xp, X.dtype, device(X))
+        n, d = X.shape
+        k = C.shape[0]
+        Ca = xp.astype(C, acc)
+        c_norms = prim.row_sq_norms(xp, Ca)
+        rows = prim.chunk_rows(xp, n, 2 * (k + d) * prim._itemsize(acc))
+        parts = []
+        for sl in prim.iter_chunks(n, rows):
+            Xa = xp.astype(frame.apply(xp, X[sl, ...]), acc)
+            sq = prim.row_sq_norms(xp, Xa)[:, None] - 2 * (
+                Xa @ xp.permute_dims(Ca, (1, 0))
+            )
+            sq = xp.maximum(sq + c_norms[None, :], xp.zeros_like(sq))
+            parts.append(xp.astype(xp.sqrt(sq) * (1.0 / frame.scale), X.dtype))
+        return parts[0] if len(parts) == 1 else xp.concat(parts)
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Opposite of the (weighted) inertia of X under the fitted centres."""
+        X, xp = self._check_test_data(X)
+        sample_weight = val.check_sample_weight(xp, X, sample_weight)
+        labels = self._labels(X, xp)
+        return -_lloyd.inertia(xp, X, sample_weight, self.cluster_centers_, labels)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output feature names for ``transform``: ``kmeans0``, ``kmeans1``, ..."""
+        self._check_fitted()
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self._n_features_out)], dtype=object)
+
+
+def _safe_equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _initial_centers(
+    xp: ModuleType,
+    Xc: Array,
+    k: int,
+    init: Any,
+    sample_weight: Array,
+    random_state: np.random.RandomState,
+    frame: _Frame,
+) -> Array:
+    if isinstance(init, str) and init == "k-means++":
+        centers, _ = _lloyd.kmeans_plusplus_init(xp, Xc, k, sample_weight, random_state)
+        return centers
+    if isinstance(init, str) and init == "random":
+        return _lloyd.random_init(xp, Xc, k, sample_weight, random_state)
+    if callable(init):
+        centers = init(Xc, k, random_state=random_state)
+        centers = val.same_namespace(xp, Xc, centers, "init")
+        if centers.ndim != 2:
+            raise ValueError(
+                "The init callable must return a 2D array of shape (n_clusters, "
+                f"n_features), got shape {tuple(centers.shape)}."
+            )
+        centers = xp.astype(centers, Xc.dtype)
+        val.validate_center_shape(Xc, centers, k)
+        val.check_finite(xp, centers, "init")
+        return centers
+    return init
+
+
+def _count_distinct(xp: ModuleType, labels: Array, k: int) -> int:
+    counts = prim.weight_sum(
+        xp,
+        xp.ones(labels.shape, dtype=xp.float32, device=device(labels)),
+        labels,
+        k,
+        dtype=xp.float32,
+    )
+    return int(xp.sum(xp.astype(counts > 0, xp.int32)))
+
+
+def k_means(
+    X: Any,
+    n_clusters: int,
+    *,
+    sample_weight: Any = None,
+    init: Any = "k-means++",
+    n_init: str | int = "auto",
+    max_iter: int = 300,
+    verbose: bool = False,
+    tol: float = 1e-4,
+    random_state: Any = None,
+    copy_x: bool = True,
+    algorithm: str = "lloyd",
+    return_n_iter: bool = False,
+) -> tuple:
+    """Perform K-means clustering; the function form of :class:`KMeans`.
+
+    Parameters are those of :class:`KMeans` plus ``X``, ``sample_weight`` and
+    ``return_n_iter``.
+
+    Returns
+    -------
+    centroid : array of shape (n_clusters, n_features)
+    label : int32 array of shape (n_samples,)
+    inertia : float
+    best_n_iter : int
+        Only if ``return_n_iter`` is true.
+    """
+    est = KMeans(
+        n_clusters=n_clusters,
+        init=init,
+        n_init=n_init,
+        max_iter=max_iter,
+        verbose=verbose,
+        tol=tol,
+        random_state=random_state,
+        copy_x=copy_x,
+        algorithm=algorithm,
+    ).fit(X, sample_weight=sample_weight)
+    if return_n_iter:
+        return est.cluster_centers_, est.labels_, est.inertia_, est.n_iter_
+    return est.cluster_centers_, est.labels_, est.inertia_
+
+
+def kmeans_plusplus(
+    X: Any,
+    n_clusters: int,
+    *,
+    sample_weight: Any = None,
+    x_squared_norms: Any = None,
+    random_state: Any = None,
+    n_local_trials: int | None = None,
+) -> tuple[Array, Array]:
+    """Initial centres by greedy k-means++, as :func:`sklearn.cluster.kmeans_plusplus`.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        The data to pick seeds from (not centred: scikit-learn's function does
+        not centre either).
+    n_clusters : int
+        Number of centres.
+    sample_weight : array of shape (n_samples,), optional
+        Weights of the points; default all ones.
+    x_squared_norms : array of shape (n_samples,), optional
+        Squared Euclidean norms of the rows of X. Used for float64 data; for
+        float32 data the norms are recomputed in float64 (as scikit-learn does).
+    random_state : int, RandomState instance or None
+        Seed of the host random number generator.
+    n_local_trials : int, optional
+        Candidates per centre; default ``2 + int(ln(n_clusters))``.
+
+    Returns
+    -------
+    centers : array of shape (n_clusters, n_features)
+        Rows of X, in X's library, device and dtype.
+    indices : int64 array of shape (n_clusters,)
+        Their row indices: ``X[indices[i]] == centers[i]``.
+    """
+    X, xp = val.check_array(X, estimator_name="kmeans_plusplus")
+    val.check_int("kmeans_plusplus", "n_clusters", n_clusters, 1)
+    if n_local_trials is not None:
+        val.check_int("kmeans_plusplus", "n_local_trials", n_local_trials, 1)
+    sample_weight = val.check_sample_weight(xp, X, sample_weight)
+    n = X.shape[0]
+    if n < n_clusters:
+        raise ValueError(f"n_samples={n} should be >= n_clusters={n_clusters}.")
+    norms = None
+    if x_squared_norms is not None:
+        norms = val.same_namespace(xp, X, x_squared_norms, "x_squared_norms")
+        if norms.ndim != 1 or norms.shape[0] != n:
+            length = norms.shape[0] if norms.ndim else 0
+            raise ValueError(
+                f"The length of x_squared_norms {length} should be equal to the "
+                f"length of n_samples {n}."
+            )
+        if X.dtype != prim.accumulation_dtype(xp, X.dtype, device(X)):
+            norms = None
+        else:
+            norms = xp.astype(norms, X.dtype)
+    random_state = val.check_random_state(random_state)
+    centers, indices = _lloyd.kmeans_plusplus_init(
+        xp,
+        X,
+        n_clusters,
+        sample_weight,
+        random_state,
+        x_squared_norms=norms,
+        n_local_trials=n_local_trials,
+    )
+    return centers, xp.astype(indices, xp.int64)
+
+
+__all__ = ["KMeans", "k_means", "kmeans_plusplus"]

@@ -1,0 +1,346 @@
+"""The K-means algorithm, written once against the Array API standard.
+
+Everything here operates on arrays of one namespace ``xp`` (passed in, never
+re-derived), using ``xp.*`` functions and the primitives of
+:mod:`arraykmeans._primitives`. Random numbers are drawn on the host from a NumPy
+``RandomState`` in the order scikit-learn draws them and moved to the device as
+small arrays, so a seed selects the same initial centres on every backend.
+
+Data reaching this module is already validated, centred (and possibly rescaled by
+a power of two, which is exact); see :mod:`arraykmeans._kmeans`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from . import _primitives as prim
+
+Array = Any
+
+
+# ------------------------------------------------------------------ initialisation
+
+
+def kmeans_plusplus_init(
+    xp: ModuleType,
+    X: Array,
+    n_clusters: int,
+    sample_weight: Array,
+    random_state: np.random.RandomState,
+    *,
+    x_squared_norms: Array | None = None,
+    n_local_trials: int | None = None,
+) -> tuple[Array, Array]:
+    """Greedy k-means++ seeding, as scikit-learn's ``_kmeans_plusplus``.
+
+    The random draws are made up front on the host (one uniform for the first
+    centre, then ``n_local_trials`` per further centre, in scikit-learn's order);
+    distances, cumulative sums and searches run on the device with no host round
+    trip per centre.
+
+    Returns
+    -------
+    centers : array of shape (n_clusters, d)
+    indices : array of shape (n_clusters,), default integer dtype
+    """
+    n, d = X.shape
+    device = prim._dev(X)
+    dtype = X.dtype
+    acc = prim.accumulation_dtype(xp, dtype, device)
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+
+    # Host draws, same stream as scikit-learn: choice(n, p=...) takes one double,
+    # then uniform(size=n_local_trials) for every further centre.
+    first_u = random_state.random_sample()
+    trial_u = random_state.uniform(size=(n_clusters - 1, n_local_trials))
+    first_u = prim.from_host(xp, np.asarray([first_u]), dtype=acc, device=device)
+    trial_u = prim.from_host(xp, trial_u, dtype=acc, device=device)
+
+    # First centre: numpy's choice with p = w / sum(w), cdf in float64.
+    p = sample_weight / xp.sum(sample_weight)
+    cdf = xp.cumulative_sum(xp.astype(p, acc))
+    cdf = cdf / cdf[-1]
+    first = xp.searchsorted(cdf, first_u, side="right")
+    first = xp.clip(first, max=n - 1)
+
+    # Squared distances are formed in the accumulation dtype (scikit-learn upcasts
+    # float32 to float64 here too), then stored in the data dtype.
+    if x_squared_norms is None:
+        x_norms = _row_norms_acc(xp, X, acc)
+    else:
+        x_norms = xp.astype(x_squared_norms, acc)
+    rows = prim.chunk_rows(
+        xp, n, (n_local_trials + 1) * prim._itemsize(acc) + d * prim._itemsize(acc)
+    )
+    chunks = list(prim.iter_chunks(n, rows))
+
+    def distances_to(idx: Array) -> list[Array]:
+        Y = xp.astype(xp.take(X, idx, axis=0), acc)
+        y_norms = prim.row_sq_norms(xp, Y)
+        out = []
+        for sl in chunks:
+            Xa = xp.astype(X[sl, ...], acc)
+            dist = (Y @ xp.permute_dims(Xa, (1, 0))) * -2
+            dist = dist + y_norms[:, None]
+            dist = dist + x_norms[None, sl]
+            out.append(xp.astype(xp.maximum(dist, xp.zeros_like(dist)), dtype))
+        return out
+
+    closest = xp.concat(distances_to(first), axis=1)[0, :]
+    current_pot = closest @ sample_weight
+    indices = [first]
+    for c in range(1, n_clusters):
+        rand_vals = trial_u[c - 1, :] * xp.astype(current_pot, acc)
+        cum = xp.astype(xp.cumulative_sum(sample_weight * closest), acc)
+        candidates = xp.searchsorted(cum, rand_vals)
+        candidates = xp.clip(candidates, max=n - 1)
+        dist_parts = distances_to(candidates)
+        pots = None
+        for j, sl in enumerate(chunks):
+            dist_parts[j] = xp.minimum(closest[None, sl], dist_parts[j])
+            contrib = dist_parts[j] @ sample_weight[sl]
+            pots = contrib if pots is None else pots + contrib
+        best = xp.argmin(pots)
+        best_arr = xp.reshape(best, (1,))
+        current_pot = pots[best]
+        closest = xp.concat(
+            [xp.take(part, best_arr, axis=0) for part in dist_parts], axis=1
+        )[0, :]
+        indices.append(xp.take(candidates, best_arr))
+    indices = xp.concat(indices)
+    centers = xp.take(X, indices, axis=0)
+    return centers, indices
+
+
+def _row_norms_acc(xp: ModuleType, X: Array, acc: Any) -> Array:
+    if X.dtype == acc:
+        return prim.row_sq_norms(xp, X)
+    n, d = X.shape
+    rows = prim.chunk_rows(xp, n, d * prim._itemsize(acc) + 16)
+    parts = [
+        prim.row_sq_norms(xp, xp.astype(X[sl, ...], acc))
+        for sl in prim.iter_chunks(n, rows)
+    ]
+    return xp.concat(parts)
+
+
+def random_init(
+    xp: ModuleType,
+    X: Array,
+    n_clusters: int,
+    sample_weight: Array,
+    random_state: np.random.RandomState,
+) -> Array:
+    """``n_clusters`` distinct rows drawn with probability ∝ ``sample_weight``.
+
+    Reproduces ``RandomState.choice(n, size=k, replace=False, p=w / w.sum())``
+    draw for draw: rounds of uniforms on the host, cumulative sums and searches
+    on the device, de-duplication of the (k or fewer) found indices on the host.
+    """
+    n = X.shape[0]
+    device = prim._dev(X)
+    acc = prim.accumulation_dtype(xp, X.dtype, device)
+    positive = int(xp.sum(xp.astype(sample_weight > 0, xp.int32)))
+    if positive < n_clusters:
+        raise ValueError(
+            f"init='random' needs at least n_clusters={n_clusters} samples with a "
+            f"positive sample_weight, got {positive}."
+        )
+    p = xp.astype(sample_weight / xp.sum(sample_weight), acc)
+    positions = xp.arange(n, dtype=xp.int64, device=device)
+    found: list[int] = []
+    while len(found) < n_clusters:
+        u = random_state.random_sample(n_clusters - len(found))
+        if found:
+            taken = prim.from_host(
+                xp, np.sort(np.asarray(found)), dtype=xp.int64, device=device
+            )
+            slot = xp.clip(xp.searchsorted(taken, positions), max=len(found) - 1)
+            p = xp.where(xp.take(taken, slot) == positions, xp.zeros_like(p), p)
+        cdf = xp.cumulative_sum(p)
+        cdf = cdf / cdf[-1]
+        new = prim.to_host(
+            xp,
+            xp.searchsorted(
+                cdf, prim.from_host(xp, u, dtype=acc, device=device), side="right"
+            ),
+        )
+        _, first_seen = np.unique(new, return_index=True)
+        found.extend(int(i) for i in new[np.sort(first_seen)])
+    indices = prim.from_host(xp, np.asarray(found), dtype=xp.int64, device=device)
+    return xp.take(X, indices, axis=0)
+
+
+# ---------------------------------------------------------------------- Lloyd loop
+
+
+@dataclass
+class LloydResult:
+    labels: Array
+    inertia: float
+    centers: Array
+    n_iter: int
+
+
+def inertia(
+    xp: ModuleType, X: Array, sample_weight: Array, centers: Array, labels: Array
+) -> float:
+    """Weighted sum of squared distances to the assigned centres, as a float."""
+    acc = prim.accumulation_dtype(xp, X.dtype, prim._dev(X))
+    sq = prim.sq_distances_to_assigned(xp, X, centers, labels, dtype=acc)
+    return float(sq @ xp.astype(sample_weight, acc))
+
+
+def lloyd(
+    xp: ModuleType,
+    X: Array,
+    sample_weight: Array,
+    centers_init: Array,
+    *,
+    max_iter: int,
+    tol: float,
+    verbose: bool = False,
+    inertia_scale: float = 1.0,
+) -> LloydResult:
+    """One run of Lloyd's algorithm with scikit-learn's stopping rules.
+
+    Iteration ``i`` assigns the rows to ``centers`` and moves every centre to the
+    weighted mean of its rows (empty clusters are relocated to the points farthest
+    from their centres). The run stops on strict convergence (labels unchanged),
+    when the squared centre shift is ``<= tol``, or after ``max_iter`` iterations;
+    except on strict convergence, the labels are then recomputed from the final
+    centres so that they match ``predict``.
+
+    That final assignment is the next iteration's assignment, so the loop runs it
+    first and reads the previous iteration's shift test together with this one's
+    label test and empty-cluster count: one small device-to-host copy per
+    iteration is the only synchronisation.
+    """
+    n, d = X.shape
+    k = centers_init.shape[0]
+    device = prim._dev(X)
+    acc = prim.accumulation_dtype(xp, X.dtype, device)
+    centers = centers_init
+    labels_prev = None
+    shift_prev = xp.asarray(math.inf, dtype=acc, device=device)
+    i = 0
+    while True:
+        step = prim.assign_chunked(
+            xp, X, centers, sample_weight=sample_weight, accumulate=True, acc_dtype=acc
+        )
+        labels, sums, weights = step.labels, step.sums, step.weights
+        if labels_prev is None:
+            unchanged = xp.asarray(False, device=device)
+        else:
+            unchanged = xp.all(labels == labels_prev)
+        n_empty = xp.sum(xp.astype(weights == 0, acc))
+        flags = prim.to_host(
+            xp, xp.stack([xp.astype(unchanged, acc), n_empty, xp.astype(shift_prev, acc)])
+        )
+        strict, n_empty, shift_tot = bool(flags[0]), int(flags[1]), float(flags[2])
+
+        if i > 0 and shift_tot <= tol:
+            if verbose:
+                print(
+                    f"Converged at iteration {i - 1}: center shift "
+                    f"{shift_tot * inertia_scale} within tolerance "
+                    f"{tol * inertia_scale}."
+                )
+            break
+        if i == max_iter:
+            break
+        if verbose:
+            it_inertia = inertia(xp, X, sample_weight, centers, labels)
+            print(f"Iteration {i}, inertia {it_inertia * inertia_scale}.")
+
+        if n_empty:
+            sums, weights = _relocate_empty_clusters(
+                xp, X, sample_weight, centers, sums, weights, labels, n_empty
+            )
+        new_centers = _average_centers(xp, sums, weights, X.dtype)
+        shift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=1))
+        shift_prev = xp.sum(shift**2)
+        centers = new_centers
+        i += 1
+        if strict:
+            if verbose:
+                print(f"Converged at iteration {i - 1}: strict convergence.")
+            return LloydResult(
+                labels=labels,
+                inertia=inertia(xp, X, sample_weight, centers, labels),
+                centers=centers,
+                n_iter=i,
+            )
+        labels_prev = labels
+
+    return LloydResult(
+        labels=labels,
+        inertia=inertia(xp, X, sample_weight, centers, labels),
+        centers=centers,
+        n_iter=i,
+    )
+
+
+def _relocate_empty_clusters(
+    xp: ModuleType,
+    X: Array,
+    sample_weight: Array,
+    centers_old: Array,
+    sums: Array,
+    weights: Array,
+    labels: Array,
+    n_empty: int,
+) -> tuple[Array, Array]:
+    """Give each empty cluster one of the points farthest from their centres.
+
+    As scikit-learn does: the i-th empty cluster (by index) takes the i-th
+    farthest point, which leaves its old cluster. Nothing moves if every point
+    sits exactly on its centre.
+    """
+    k = centers_old.shape[0]
+    device = prim._dev(X)
+    acc = sums.dtype
+    dist = prim.sq_distances_to_assigned(xp, X, centers_old, labels, dtype=X.dtype)
+    if float(xp.max(dist)) == 0:
+        return sums, weights
+    far = prim.largest_indices(xp, dist, n_empty)
+    # Empty clusters in increasing index order: a stable sort puts them first.
+    empty = xp.argsort(xp.astype(weights != 0, xp.int32), stable=True)[:n_empty]
+    w_far = xp.take(sample_weight, far)
+    moved = xp.astype(xp.take(X, far, axis=0) * w_far[:, None], acc)
+    ids = xp.arange(k, dtype=labels.dtype, device=device)
+    into = xp.astype(xp.astype(empty, labels.dtype)[:, None] == ids[None, :], acc)
+    out_of = xp.astype(xp.take(labels, far)[:, None] == ids[None, :], acc)
+    w_far = xp.astype(w_far, acc)
+    transfer = xp.permute_dims(into - out_of, (1, 0))
+    return sums + transfer @ moved, weights + transfer @ w_far
+
+
+def _average_centers(xp: ModuleType, sums: Array, weights: Array, dtype: Any) -> Array:
+    """Weighted means; a cluster still empty copies the heaviest cluster's centre."""
+    positive = weights > 0
+    safe = xp.where(positive, weights, xp.ones_like(weights))
+    means = sums * (1 / safe)[:, None]
+    heaviest = xp.reshape(xp.argmax(weights), (1,))
+    means = xp.where(positive[:, None], means, xp.take(means, heaviest, axis=0))
+    return xp.astype(means, dtype)
+
+
+def is_better(
+    xp: ModuleType,
+    result: LloydResult,
+    best: LloydResult | None,
+) -> bool:
+    """scikit-learn's rule for keeping a run: lower inertia and a different partition."""
+    if best is None:
+        return True
+    return result.inertia < best.inertia and not prim.is_same_clustering(
+        xp, result.labels, best.labels
+    )

@@ -1,0 +1,336 @@
+"""Input checking: turn what callers pass into arrays the algorithm can trust.
+
+Messages follow scikit-learn's wording where it has one, so that code and tests
+written against scikit-learn keep working; each names the offending parameter.
+Nothing here modifies its input: conversions make new arrays.
+"""
+
+from __future__ import annotations
+
+import numbers
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace, device, is_array_api_obj
+
+from . import _primitives as prim
+from ._exceptions import InvalidParameterError, compatible
+
+Array = Any
+
+
+def namespace_of(x: Any) -> tuple[Any, ModuleType]:
+    """``(array, xp)``: arrays keep their library; anything else becomes NumPy.
+
+    Lists, tuples, pandas objects and other array-likes are converted with
+    ``numpy.asarray``, as scikit-learn does.
+    """
+    if is_array_api_obj(x):
+        return x, array_namespace(x)
+    if hasattr(x, "__array_namespace__"):
+        return x, x.__array_namespace__()
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:
+        raise TypeError(f"Cannot convert input of type {type(x).__name__} to an array.") from exc
+    return arr, array_namespace(arr)
+
+
+def _is_real_floating(xp: ModuleType, dtype: Any) -> bool:
+    return xp.isdtype(dtype, "real floating")
+
+
+def check_array(
+    X: Any,
+    *,
+    name: str = "X",
+    estimator_name: str = "KMeans",
+    min_samples: int = 1,
+) -> tuple[Array, ModuleType]:
+    """Validate a 2-D data array and give it a floating dtype.
+
+    float32 and float64 arrays keep their dtype; integer, boolean and other
+    real dtypes become float64 (float32 on devices without float64). Complex and
+    non-numeric data, wrong dimensions, empty arrays and non-finite values raise.
+
+    Returns
+    -------
+    X : array
+        The input itself when no conversion was needed (never modified), else a
+        new array in the same namespace and on the same device.
+    xp : namespace
+    """
+    X, xp = namespace_of(X)
+    if isinstance(X, np.ndarray) and X.dtype.kind in "OUSV":
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{name} must contain numbers; could not convert it: {exc}"
+            ) from exc
+        xp = array_namespace(X)
+    if X.ndim == 0:
+        raise ValueError(
+            f"Expected 2D array, got scalar array instead:\n{name}={X!r}.\n"
+            "Reshape your data either using array.reshape(-1, 1) if your data has "
+            "a single feature or array.reshape(1, -1) if it contains a single sample."
+        )
+    if X.ndim == 1:
+        raise ValueError(
+            f"Expected 2D array, got 1D array instead:\n{name}={X!r}.\n"
+            "Reshape your data either using array.reshape(-1, 1) if your data has "
+            "a single feature or array.reshape(1, -1) if it contains a single sample."
+        )
+    if X.ndim > 2:
+        raise ValueError(
+            f"Found array with dim {X.ndim}. {estimator_name} expected <= 2 "
+            f"(expected a 2D {name} of shape (n_samples, n_features))."
+        )
+    dtype = X.dtype
+    if xp.isdtype(dtype, "complex floating"):
+        raise ValueError(f"Complex data not supported: {name} has dtype {dtype}.")
+    if not xp.isdtype(dtype, ("real floating", "integral", "bool")):
+        raise TypeError(f"{name} must have a numeric dtype, got {dtype}.")
+    n, d = X.shape
+    if n < min_samples:
+        raise ValueError(
+            f"Found array with {n} sample(s) (shape={tuple(X.shape)}) while a "
+            f"minimum of {min_samples} is required by {estimator_name}."
+        )
+    if d < 1:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a "
+            f"minimum of 1 is required by {estimator_name}."
+        )
+    if dtype not in (xp.float32, xp.float64):
+        target = xp.float64 if prim.has_float64(xp, device(X)) else xp.float32
+        X = xp.astype(X, target)
+    else:
+        check_finite(xp, X, name)
+    return X, xp
+
+
+def check_finite(xp: ModuleType, X: Array, name: str) -> None:
+    """Raise a ValueError naming ``name`` if ``X`` holds NaN or infinity."""
+    if bool(xp.all(xp.isfinite(X))):
+        return
+    if bool(xp.any(xp.isnan(X))):
+        raise ValueError(f"Input {name} contains NaN.")
+    raise ValueError(
+        f"Input {name} contains infinity or a value too large for dtype({str(X.dtype)!r})."
+    )
+
+
+def same_namespace(
+    xp: ModuleType, X: Array, value: Any, name: str
+) -> Array:
+    """Bring ``value`` (an array or array-like) into ``X``'s namespace and device.
+
+    Plain array-likes (lists, tuples, NumPy arrays when ``X`` is NumPy) are
+    converted onto ``X``'s device. An array of a *different* array library, or
+    on a different device, raises: moving data between libraries or devices is
+    left to the caller, who knows what it costs.
+    """
+    if is_array_api_obj(value) or hasattr(value, "__array_namespace__"):
+        other = array_namespace(value)
+        if other is not xp and not (
+            isinstance(value, np.ndarray) and _is_numpy(xp) 
+        ):
+            raise TypeError(
+                f"{name} is a {_lib(other)} array but X is a {_lib(xp)} array: pass "
+                f"{name} in the same array library as X (for example "
+                f"{_lib(xp)}.asarray({name}))."
+            )
+        if device(value) != device(X):
+            raise ValueError(
+                f"{name} is on device {device(value)!r} but X is on device "
+                f"{device(X)!r}: move {name} to X's device first."
+            )
+        return value
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:
+        raise TypeError(f"{name} must be array-like, got {type(value).__name__}.") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}.")
+    return prim.from_host(xp, arr, dtype=X.dtype, device=device(X))
+
+
+def _is_numpy(xp: ModuleType) -> bool:
+    from array_api_compat import is_numpy_namespace
+
+    return is_numpy_namespace(xp)
+
+
+def _lib(xp: ModuleType) -> str:
+    name = getattr(xp, "__name__", str(xp))
+    return name.replace("array_api_compat.", "").split(".")[0]
+
+
+def check_sample_weight(xp: ModuleType, X: Array, sample_weight: Any) -> Array:
+    """Validate ``sample_weight`` and return it as an (n,) array of ``X``'s dtype.
+
+    ``None`` means unit weights, a scalar a constant weight. Weights must be
+    finite, non-negative and not all zero.
+    """
+    n = X.shape[0]
+    if sample_weight is None:
+        return xp.ones((n,), dtype=X.dtype, device=device(X))
+    if isinstance(sample_weight, numbers.Number) and not isinstance(
+        sample_weight, bool
+    ):
+        sw = xp.full((n,), float(sample_weight), dtype=X.dtype, device=device(X))
+    else:
+        sw = same_namespace(xp, X, sample_weight, "sample_weight")
+        if sw.ndim != 1:
+            raise ValueError(
+                f"Sample weights must be 1D array or scalar, got sample_weight of "
+                f"shape {tuple(sw.shape)}."
+            )
+        if sw.shape[0] != n:
+            raise ValueError(
+                f"sample_weight.shape == {tuple(sw.shape)}, expected {(n,)}!"
+            )
+        if xp.isdtype(sw.dtype, "complex floating") or not xp.isdtype(
+            sw.dtype, ("real floating", "integral", "bool")
+        ):
+            raise TypeError(f"sample_weight must be real numbers, got {sw.dtype}.")
+        sw = xp.astype(sw, X.dtype)
+    check_finite(xp, sw, "sample_weight")
+    if bool(xp.any(sw < 0)):
+        raise ValueError("Negative values in data passed to sample_weight.")
+    if not bool(xp.any(sw > 0)):
+        raise ValueError("sample_weight must have at least one positive value; all are zero.")
+    return sw
+
+
+def check_random_state(seed: Any) -> np.random.RandomState:
+    """A ``RandomState`` from None, an int or a ``RandomState`` (as scikit-learn)."""
+    if seed is None or seed is np.random:
+        return np.random.mtrand._rand
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return np.random.RandomState(seed)
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    raise ValueError(
+        f"{seed!r} cannot be used to seed a numpy.random.RandomState instance."
+    )
+
+
+# ----------------------------------------------------------------- parameters
+
+
+def _param_error(owner: str, name: str, expected: str, value: Any) -> Exception:
+    cls = compatible(InvalidParameterError)
+    return cls(
+        f"The {name!r} parameter of {owner} must be {expected}. Got {value!r} instead."
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_int(owner: str, name: str, value: Any, low: int) -> None:
+    if not _is_int(value) or value < low:
+        raise _param_error(owner, name, f"an int in the range [{low}, inf)", value)
+
+
+def check_params(owner: str, params: dict[str, Any]) -> None:
+    """Validate KMeans' constructor parameters (scikit-learn's constraints)."""
+    check_int(owner, "n_clusters", params["n_clusters"], 1)
+    init = params["init"]
+    if isinstance(init, str):
+        if init not in ("k-means++", "random"):
+            raise _param_error(
+                owner,
+                "init",
+                "a str among {'k-means++', 'random'}, a callable or an array-like",
+                init,
+            )
+    elif not callable(init) and not _is_arraylike(init):
+        raise _param_error(
+            owner,
+            "init",
+            "a str among {'k-means++', 'random'}, a callable or an array-like",
+            init,
+        )
+    n_init = params["n_init"]
+    if not (n_init == "auto" if isinstance(n_init, str) else _is_int(n_init) and n_init >= 1):
+        raise _param_error(
+            owner, "n_init", "a str among {'auto'} or an int in the range [1, inf)", n_init
+        )
+    check_int(owner, "max_iter", params["max_iter"], 1)
+    tol = params["tol"]
+    if (
+        not isinstance(tol, numbers.Real)
+        or isinstance(tol, bool)
+        or not (tol >= 0)
+        or tol == float("inf")
+    ):
+        raise _param_error(owner, "tol", "a float in the range [0.0, inf)", tol)
+    verbose = params["verbose"]
+    if not isinstance(verbose, (numbers.Integral, bool)):
+        raise _param_error(owner, "verbose", "an int or a bool", verbose)
+    rs = params["random_state"]
+    if not (
+        rs is None
+        or isinstance(rs, np.random.RandomState)
+        or (_is_int(rs) and 0 <= rs <= 2**32 - 1)
+    ):
+        raise _param_error(
+            owner,
+            "random_state",
+            "an int in the range [0, 4294967295], an instance of "
+            "'numpy.random.mtrand.RandomState' or None",
+            rs,
+        )
+    if not isinstance(params["copy_x"], (bool, np.bool_)):
+        raise _param_error(owner, "copy_x", "an instance of 'bool'", params["copy_x"])
+    if params["algorithm"] not in ("lloyd", "elkan") or not isinstance(
+        params["algorithm"], str
+    ):
+        raise _param_error(
+            owner, "algorithm", "a str among {'elkan', 'lloyd'}", params["algorithm"]
+        )
+
+
+def _is_arraylike(value: Any) -> bool:
+    return (
+        hasattr(value, "__len__")
+        or hasattr(value, "shape")
+        or hasattr(value, "__array__")
+        or is_array_api_obj(value)
+    ) and not isinstance(value, (str, bytes))
+
+
+def check_init_array(
+    xp: ModuleType, X: Array, init: Any, n_clusters: int
+) -> Array:
+    """Validate an explicit array of initial centres; return a new array."""
+    centers = same_namespace(xp, X, init, "init")
+    if centers.ndim != 2:
+        raise ValueError(
+            f"init must be a 2D array of shape (n_clusters, n_features), got shape "
+            f"{tuple(centers.shape)}."
+        )
+    if xp.isdtype(centers.dtype, "complex floating"):
+        raise ValueError("Complex data not supported: init is complex.")
+    centers = xp.astype(centers, X.dtype, copy=True)
+    validate_center_shape(X, centers, n_clusters)
+    check_finite(xp, centers, "init")
+    return centers
+
+
+def validate_center_shape(X: Array, centers: Array, n_clusters: int) -> None:
+    if centers.shape[0] != n_clusters:
+        raise ValueError(
+            f"The shape of the initial centers {tuple(centers.shape)} does not "
+            f"match the number of clusters {n_clusters}."
+        )
+    if centers.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"The shape of the initial centers {tuple(centers.shape)} does not "
+            f"match the number of features of the data {X.shape[1]}."
+        )

@@ -1,0 +1,46 @@
+"""Sessions: ``nox -s tests`` (CPU suite), ``tests_gpu``, ``lint``, ``benchmarks``, ``demo``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+
+PYTHON = None  # the interpreter nox runs on
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite on NumPy and array-api-strict (CuPy tests skip without a GPU)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def tests_gpu(session: nox.Session) -> None:
+    """The same suite with CuPy on a machine with a CUDA device."""
+    session.install("-e", ".[test,gpu]")
+    session.run("pytest", "-m", "gpu or not gpu", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff checks."""
+    session.install("ruff")
+    session.run("ruff", "check", "arraykmeans", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def benchmarks(session: nox.Session) -> None:
+    """CPU benchmarks against scikit-learn; writes benchmarks/results/."""
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/bench_cpu.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Cluster a generated data set and print (and plot, if matplotlib is there) the result."""
+    session.install("-e", ".")
+    session.run("python", "-m", "arraykmeans.demo", *session.posargs)
