@@ -7,12 +7,13 @@ scikit-learn's: ``KMeans``, ``k_means`` and ``kmeans_plusplus``.
 """
 
 from ._config import config_context, get_config, set_config
-from ._exceptions import ConvergenceWarning, NotFittedError
+from ._exceptions import ArrayMismatchError, ConvergenceWarning, NotFittedError
 from ._kmeans import KMeans, k_means, kmeans_plusplus
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArrayMismatchError",
     "ConvergenceWarning",
     "KMeans",
     "NotFittedError",

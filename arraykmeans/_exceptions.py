@@ -25,6 +25,10 @@ class InvalidParameterError(ValueError, TypeError):
     """Raised when a constructor parameter has a wrong type or value."""
 
 
+class ArrayMismatchError(ValueError, TypeError):
+    """Raised when arrays of different libraries or devices are mixed in one call."""
+
+
 _SKLEARN_TWINS = {
     NotFittedError: "NotFittedError",
     ConvergenceWarning: "ConvergenceWarning",

@@ -19,7 +19,13 @@ from array_api_compat import array_namespace, device
 from . import _lloyd
 from . import _primitives as prim
 from . import _validation as val
-from ._exceptions import ConvergenceWarning, NotFittedError, compatible, warn
+from ._exceptions import (
+    ArrayMismatchError,
+    ConvergenceWarning,
+    NotFittedError,
+    compatible,
+    warn,
+)
 
 Array = Any
 
@@ -349,7 +355,7 @@ class KMeans:
     def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> Array:
         """Fit, then return the distances of X to the centres, (n_samples, n_clusters)."""
         return self.fit(X, sample_weight=sample_weight)._transform(
-            *self._check_test_data(X)
+            *self._check_test_data(X, "fit_transform")
         )
 
     # --------------------------------------------------------- fitted methods
@@ -361,20 +367,22 @@ class KMeans:
                 "with appropriate arguments before using this estimator."
             )
 
-    def _check_test_data(self, X: Any) -> tuple[Array, ModuleType]:
+    def _check_test_data(self, X: Any, method: str) -> tuple[Array, ModuleType]:
         self._check_fitted()
         X, xp = val.check_array(X, estimator_name=type(self).__name__)
         model_xp = array_namespace(self.cluster_centers_)
+        where = f"{type(self).__name__}.{method}()"
         if xp is not model_xp:
-            raise TypeError(
-                f"X is a {val._lib(xp)} array but this {type(self).__name__} was "
-                f"fitted on {val._lib(model_xp)} arrays; pass X in the same array "
-                "library."
+            raise ArrayMismatchError(
+                f"Inputs passed to {where} must use the same namespace and device "
+                f"as those passed to fit(): X is a {val._lib(xp)} array but the model "
+                f"was fitted on {val._lib(model_xp)} arrays."
             )
         if device(X) != device(self.cluster_centers_):
-            raise ValueError(
-                f"X is on device {device(X)!r} but the model's centres are on "
-                f"{device(self.cluster_centers_)!r}."
+            raise ArrayMismatchError(
+                f"Inputs passed to {where} must use the same namespace and device "
+                f"as those passed to fit(): X is on device {device(X)!r} but the "
+                f"model's centres are on {device(self.cluster_centers_)!r}."
             )
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -405,12 +413,12 @@ class KMeans:
         -------
         labels : int32 array of shape (n_samples,)
         """
-        X, xp = self._check_test_data(X)
+        X, xp = self._check_test_data(X, "predict")
         return xp.astype(self._labels(X, xp), xp.int32)
 
     def transform(self, X: Any) -> Array:
         """Euclidean distances of each row of X to every centre, (n_samples, n_clusters)."""
-        return self._transform(*self._check_test_data(X))
+        return self._transform(*self._check_test_data(X, "transform"))
 
     def _transform(self, X: Array, xp: ModuleType) -> Array:
         frame = self._frame
@@ -433,7 +441,7 @@ class KMeans:
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the (weighted) inertia of X under the fitted centres."""
-        X, xp = self._check_test_data(X)
+        X, xp = self._check_test_data(X, "score")
         sample_weight = val.check_sample_weight(xp, X, sample_weight)
         labels = self._labels(X, xp)
         return -_lloyd.inertia(xp, X, sample_weight, self.cluster_centers_, labels)

@@ -15,7 +15,7 @@ import numpy as np
 from array_api_compat import array_namespace, device, is_array_api_obj
 
 from . import _primitives as prim
-from ._exceptions import InvalidParameterError, compatible
+from ._exceptions import ArrayMismatchError, InvalidParameterError, compatible
 
 Array = Any
 
@@ -37,8 +37,8 @@ def namespace_of(x: Any) -> tuple[Any, ModuleType]:
     return arr, array_namespace(arr)
 
 
-def _is_real_floating(xp: ModuleType, dtype: Any) -> bool:
-    return xp.isdtype(dtype, "real floating")
+def _is_sparse(x: Any) -> bool:
+    return type(x).__module__.startswith("scipy.sparse")
 
 
 def check_array(
@@ -61,12 +61,17 @@ def check_array(
         new array in the same namespace and on the same device.
     xp : namespace
     """
+    if _is_sparse(X):
+        raise TypeError(
+            f"Sparse input is not supported: {estimator_name} needs a dense {name} "
+            f"(convert it with {name}.toarray())."
+        )
     X, xp = namespace_of(X)
     if isinstance(X, np.ndarray) and X.dtype.kind in "OUSV":
         try:
             X = X.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise ValueError(
+            raise type(exc)(
                 f"{name} must contain numbers; could not convert it: {exc}"
             ) from exc
         xp = array_namespace(X)
@@ -137,13 +142,13 @@ def same_namespace(
         if other is not xp and not (
             isinstance(value, np.ndarray) and _is_numpy(xp) 
         ):
-            raise TypeError(
+            raise ArrayMismatchError(
                 f"{name} is a {_lib(other)} array but X is a {_lib(xp)} array: pass "
                 f"{name} in the same array library as X (for example "
                 f"{_lib(xp)}.asarray({name}))."
             )
         if device(value) != device(X):
-            raise ValueError(
+            raise ArrayMismatchError(
                 f"{name} is on device {device(value)!r} but X is on device "
                 f"{device(X)!r}: move {name} to X's device first."
             )

@@ -8,6 +8,12 @@ marked ``gpu`` and skipped otherwise.
 
 from __future__ import annotations
 
+import os
+
+# Lets scikit-learn's estimator checks exercise array API input (array-api-strict);
+# must be set before scipy or scikit-learn is imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 from dataclasses import dataclass
 from typing import Any
 

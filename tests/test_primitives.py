@@ -1,0 +1,159 @@
+"""The backend primitives: every NumPy fast path agrees with the pure-standard fallback.
+
+The fallbacks are exercised directly on NumPy arrays (through array-api-compat's
+NumPy namespace) and on array-api-strict, and compared with a plain float64 NumPy
+computation.
+"""
+
+from __future__ import annotations
+
+import array_api_strict
+import numpy as np
+import pytest
+from array_api_compat import array_namespace
+from conftest import assert_close
+
+import arraykmeans as ak
+from arraykmeans import _primitives as prim
+
+NP = array_namespace(np.zeros(1))
+
+
+def _data(n=257, d=5, k=7, seed=0):
+    rng = np.random.RandomState(seed)
+    return rng.randn(n, d), rng.randn(k, d), rng.randint(k, size=n), rng.uniform(0.5, 2, n)
+
+
+class TestSegmentSum:
+    def test_numpy_fast_path_equals_onehot_fallback(self):
+        X, _, labels, _ = _data()
+        fast = prim.segment_sum(NP, X, labels, 7, dtype=np.float64)
+        fallback = prim._segment_sum_onehot(NP, X, labels, 7, np.float64)
+        reference = np.zeros((7, 5))
+        np.add.at(reference, labels, X)
+        np.testing.assert_allclose(fast, reference, rtol=1e-12)
+        np.testing.assert_allclose(fallback, reference, rtol=1e-12)
+
+    def test_empty_segments_are_zero(self):
+        X, _, labels, _ = _data(k=4)
+        labels = np.where(labels == 2, 1, labels)
+        for out in (
+            prim.segment_sum(NP, X, labels, 9, dtype=np.float64),
+            prim._segment_sum_onehot(NP, X, labels, 9, np.float64),
+        ):
+            assert out.shape == (9, 5)
+            np.testing.assert_array_equal(out[[2, 4, 5, 6, 7, 8]], 0.0)
+
+    def test_no_rows(self):
+        out = prim.segment_sum(NP, np.zeros((0, 3)), np.zeros(0, dtype=np.int64), 4,
+                               dtype=np.float64)
+        np.testing.assert_array_equal(out, np.zeros((4, 3)))
+
+    def test_float32_accumulates_in_float64(self):
+        rng = np.random.RandomState(0)
+        X = (1e4 + rng.rand(20000, 1)).astype(np.float32)
+        labels = np.zeros(20000, dtype=np.int64)
+        out = prim.segment_sum(NP, X, labels, 1, dtype=np.float64)
+        assert out.dtype == np.float64
+        assert out[0, 0] == pytest.approx(X.astype(np.float64).sum(), rel=1e-12)
+
+    def test_every_backend(self, backend):
+        X, _, labels, w = _data()
+        out = prim.segment_sum(
+            backend.xp, backend.asarray(X), backend.asarray(labels), 7, dtype=backend.dtype
+        )
+        reference = np.zeros((7, 5))
+        np.add.at(reference, labels, X.astype(backend.np_dtype))
+        assert_close(backend, out, reference, rtol=backend.rtol, atol=1e-5)
+        wsum = prim.weight_sum(backend.xp, backend.asarray(w), backend.asarray(labels), 7,
+                               dtype=backend.dtype)
+        assert_close(backend, wsum, np.bincount(labels, weights=w, minlength=7),
+                     rtol=backend.rtol * 10)
+
+
+class TestAssign:
+    def test_matches_brute_force(self, backend):
+        X, C, _, w = _data(n=1000)
+        result = prim.assign_chunked(
+            backend.xp, backend.asarray(X), backend.asarray(C),
+            sample_weight=backend.asarray(w), accumulate=True,
+        )
+        Xb, Cb = X.astype(backend.np_dtype), C.astype(backend.np_dtype)
+        dist = ((Xb[:, None, :] - Cb[None, :, :]) ** 2).sum(-1)
+        expected = dist.argmin(1)
+        labels = backend.to_numpy(result.labels)
+        np.testing.assert_array_equal(labels, expected)
+        sums = np.zeros_like(C)
+        np.add.at(sums, expected, Xb * w.astype(backend.np_dtype)[:, None])
+        np.testing.assert_allclose(backend.to_numpy(result.sums), sums,
+                                   rtol=backend.rtol, atol=1e-4)
+        np.testing.assert_allclose(
+            backend.to_numpy(result.weights),
+            np.bincount(expected, weights=w.astype(backend.np_dtype), minlength=7),
+            rtol=backend.rtol * 10,
+        )
+
+    def test_chunking_does_not_change_results(self):
+        X, C, _, w = _data(n=3000)
+        whole = prim.assign_chunked(NP, X, C, sample_weight=w, accumulate=True)
+        with ak.config_context(working_memory=0.001):
+            assert prim.chunk_rows(NP, 3000, 1000) == prim.MIN_CHUNK_ROWS
+            chunked = prim.assign_chunked(NP, X, C, sample_weight=w, accumulate=True)
+        np.testing.assert_array_equal(whole.labels, chunked.labels)
+        np.testing.assert_allclose(whole.sums, chunked.sums, rtol=1e-12)
+
+    def test_offset_and_scale(self):
+        X, C, _, _ = _data()
+        offset = np.full(5, 3.0)
+        plain = prim.assign_chunked(NP, (X - offset) * 0.5, C).labels
+        framed = prim.assign_chunked(NP, X, C, offset=offset, scale=0.5).labels
+        np.testing.assert_array_equal(plain, framed)
+
+
+class TestChunkRows:
+    def test_budget(self):
+        with ak.config_context(working_memory=1):
+            assert prim.chunk_rows(array_api_strict, 10**6, 1024) == 1024
+            assert prim.chunk_rows(array_api_strict, 100, 1024) == 100
+
+    def test_numpy_prefers_cache_sized_chunks(self):
+        assert prim.chunk_rows(NP, 10**6, 8, cache_rows=500) == 500
+        assert prim.chunk_rows(array_api_strict, 10**6, 8, cache_rows=500) > 500
+
+
+class TestSelections:
+    @pytest.mark.parametrize("count", [1, 3])
+    def test_largest_indices_fast_and_fallback(self, count):
+        values = np.array([0.5, 3.0, 1.0, 7.0, 2.0, 6.0])
+        fast = prim.largest_indices(NP, values, count)
+        fallback = prim.largest_indices(
+            array_api_strict, array_api_strict.asarray(values), count
+        )
+        np.testing.assert_array_equal(fast, [3, 5, 1][:count])
+        np.testing.assert_array_equal(np.asarray(fallback), [3, 5, 1][:count])
+
+    @pytest.mark.parametrize("xp", [NP, array_api_strict], ids=["numpy", "strict"])
+    def test_is_same_clustering(self, xp):
+        a = xp.asarray([0, 0, 1, 2, 2, 1])
+        assert prim.is_same_clustering(xp, a, xp.asarray([2, 2, 0, 1, 1, 0]))
+        assert not prim.is_same_clustering(xp, a, xp.asarray([2, 1, 0, 1, 1, 0]))
+        assert prim.is_same_clustering(xp, a[:1], a[:1])
+
+
+class TestHostDevice:
+    def test_round_trip(self, backend):
+        values = np.array([1.5, -2.0, 3.25])
+        on_device = prim.from_host(backend.xp, values, dtype=backend.dtype,
+                                   device=backend.device)
+        assert_close(backend, on_device, values)
+        np.testing.assert_array_equal(prim.to_host(backend.xp, on_device), values)
+
+    def test_accumulation_dtype(self):
+        xp = array_api_strict
+        assert prim.accumulation_dtype(xp, xp.float32, xp.Device("CPU_DEVICE")) == xp.float64
+        assert prim.accumulation_dtype(xp, xp.float32, xp.Device("no_float64")) == xp.float32
+
+    @pytest.mark.parametrize(("x", "e"), [(1.0, 0), (1.5, 1), (2.0, 1), (3e10, 35), (0.3, -1)])
+    def test_ceil_log2(self, x, e):
+        assert prim.ceil_log2(x) == e
+        assert 2.0**e >= x > 2.0 ** (e - 1)

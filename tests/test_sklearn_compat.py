@@ -1,0 +1,112 @@
+"""scikit-learn interoperability: estimator checks, clone, Pipeline, GridSearchCV.
+
+scikit-learn is a test dependency only; these tests are the proof that the
+estimator behaves as one of its own when it is installed.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from arraykmeans import KMeans  # noqa: E402
+
+# The two checks scikit-learn itself marks as expected failures for its KMeans:
+# sample-weight equivalence cannot hold exactly for a randomised initialisation.
+EXPECTED_FAILURES = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "k-means++ with weights differs from repeated samples by randomness"
+    ),
+    "check_sample_weight_equivalence_on_sparse_data": "sparse input is not supported",
+}
+
+
+# scikit-learn warns that KMeans does not inherit from its BaseEstimator: that is
+# by design (scikit-learn is not a runtime dependency); the checks below are what
+# shows the protocol is honoured anyway.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*does not inherit from", category=UserWarning)
+    _CHECKS = parametrize_with_checks(
+        [KMeans(n_clusters=3, max_iter=5, n_init=2)],
+        expected_failed_checks=lambda est: EXPECTED_FAILURES,
+    )
+
+
+@_CHECKS
+def test_sklearn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*does not inherit from", category=UserWarning
+        )
+        check(estimator)
+
+
+def _blobs():
+    from conftest import make_blobs
+
+    return make_blobs(n=300, d=3, k=4, seed=3)
+
+
+class TestInterop:
+    """clone, Pipeline, GridSearchCV and tags work as for scikit-learn's KMeans."""
+
+    def test_clone_keeps_params_and_drops_fit(self):
+        km = KMeans(n_clusters=4, random_state=0, n_init=3).fit(_blobs())
+        cloned = clone(km)
+        assert cloned.get_params() == km.get_params()
+        assert not hasattr(cloned, "cluster_centers_")
+
+    def test_pipeline_matches_manual_steps(self):
+        X = _blobs()
+        pipe = make_pipeline(StandardScaler(), KMeans(n_clusters=4, random_state=0))
+        labels = pipe.fit_predict(X)
+        manual = KMeans(n_clusters=4, random_state=0).fit(StandardScaler().fit_transform(X))
+        np.testing.assert_array_equal(labels, manual.labels_)
+        assert pipe.transform(X).shape == (X.shape[0], 4)
+
+    def test_grid_search_picks_lowest_inertia_k(self):
+        X = _blobs()
+        search = GridSearchCV(
+            KMeans(random_state=0), {"n_clusters": [2, 4, 6]}, cv=3
+        ).fit(X)
+        # score is minus the inertia, which falls as k grows.
+        assert search.best_params_ == {"n_clusters": 6}
+        assert isinstance(search.best_estimator_, KMeans)
+
+    def test_tags(self):
+        from sklearn.utils import get_tags
+
+        tags = get_tags(KMeans())
+        assert tags.estimator_type == "clusterer"
+        assert tags.array_api_support is True
+        assert tags.input_tags.sparse is False
+
+    def test_repr_shows_changed_params_only(self):
+        assert repr(KMeans()) == "KMeans()"
+        assert repr(KMeans(n_clusters=3, random_state=0)) == (
+            "KMeans(n_clusters=3, random_state=0)"
+        )
+
+    def test_set_params_rejects_unknown(self):
+        with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
+            KMeans().set_params(bogus=1)
+
+    def test_errors_are_sklearn_exceptions_when_sklearn_is_loaded(self):
+        from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
+        from sklearn.exceptions import NotFittedError as SkNotFittedError
+
+        with pytest.raises(SkNotFittedError):
+            KMeans().predict(np.zeros((2, 2)))
+        X = np.repeat(np.eye(2), 5, axis=0)
+        with pytest.warns(SkConvergenceWarning, match="Number of distinct clusters"):
+            KMeans(n_clusters=3, random_state=0).fit(X)
