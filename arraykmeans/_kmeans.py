@@ -226,9 +226,8 @@ class KMeans:
         for name in defaults:
             value = getattr(self, name)
             default = defaults[name]
-            same = (
-                value is default
-                or (type(value) is type(default) and _safe_equal(value, default))
+            same = value is default or (
+                type(value) is type(default) and _safe_equal(value, default)
             )
             if not same:
                 changed.append(f"{name}={value!r}")
@@ -450,7 +449,9 @@ class KMeans:
         """Output feature names for ``transform``: ``kmeans0``, ``kmeans1``, ..."""
         self._check_fitted()
         prefix = type(self).__name__.lower()
-        return np.asarray([f"{prefix}{i}" for i in range(self._n_features_out)], dtype=object)
+        return np.asarray(
+            [f"{prefix}{i}" for i in range(self._n_features_out)], dtype=object
+        )
 
 
 def _safe_equal(a: Any, b: Any) -> bool:

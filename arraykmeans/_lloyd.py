@@ -223,8 +223,6 @@ def lloyd(
     label test and empty-cluster count: one small device-to-host copy per
     iteration is the only synchronisation.
     """
-    n, d = X.shape
-    k = centers_init.shape[0]
     device = prim._dev(X)
     acc = prim.accumulation_dtype(xp, X.dtype, device)
     centers = centers_init
@@ -242,7 +240,8 @@ def lloyd(
             unchanged = xp.all(labels == labels_prev)
         n_empty = xp.sum(xp.astype(weights == 0, acc))
         flags = prim.to_host(
-            xp, xp.stack([xp.astype(unchanged, acc), n_empty, xp.astype(shift_prev, acc)])
+            xp,
+            xp.stack([xp.astype(unchanged, acc), n_empty, xp.astype(shift_prev, acc)]),
         )
         strict, n_empty, shift_tot = bool(flags[0]), int(flags[1]), float(flags[2])
 

@@ -171,9 +171,9 @@ def weight_sum(
 ) -> Array:
     """Sum of ``weights`` per segment, shape (n_segments,), in ``dtype``."""
     if is_numpy_namespace(xp):
-        return np.bincount(
-            segment_ids, weights=weights, minlength=n_segments
-        ).astype(dtype, copy=False)
+        return np.bincount(segment_ids, weights=weights, minlength=n_segments).astype(
+            dtype, copy=False
+        )
     ids = xp.arange(n_segments, dtype=segment_ids.dtype, device=_dev(weights))
     onehot = xp.astype(segment_ids[:, None] == ids[None, :], dtype)
     return xp.astype(weights, dtype) @ onehot

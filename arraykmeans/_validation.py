@@ -33,7 +33,9 @@ def namespace_of(x: Any) -> tuple[Any, ModuleType]:
     try:
         arr = np.asarray(x)
     except Exception as exc:
-        raise TypeError(f"Cannot convert input of type {type(x).__name__} to an array.") from exc
+        raise TypeError(
+            f"Cannot convert input of type {type(x).__name__} to an array."
+        ) from exc
     return arr, array_namespace(arr)
 
 
@@ -127,9 +129,7 @@ def check_finite(xp: ModuleType, X: Array, name: str) -> None:
     )
 
 
-def same_namespace(
-    xp: ModuleType, X: Array, value: Any, name: str
-) -> Array:
+def same_namespace(xp: ModuleType, X: Array, value: Any, name: str) -> Array:
     """Bring ``value`` (an array or array-like) into ``X``'s namespace and device.
 
     Plain array-likes (lists, tuples, NumPy arrays when ``X`` is NumPy) are
@@ -139,9 +139,7 @@ def same_namespace(
     """
     if is_array_api_obj(value) or hasattr(value, "__array_namespace__"):
         other = array_namespace(value)
-        if other is not xp and not (
-            isinstance(value, np.ndarray) and _is_numpy(xp) 
-        ):
+        if other is not xp and not (isinstance(value, np.ndarray) and _is_numpy(xp)):
             raise ArrayMismatchError(
                 f"{name} is a {_lib(other)} array but X is a {_lib(xp)} array: pass "
                 f"{name} in the same array library as X (for example "
@@ -156,7 +154,9 @@ def same_namespace(
     try:
         arr = np.asarray(value)
     except Exception as exc:
-        raise TypeError(f"{name} must be array-like, got {type(value).__name__}.") from exc
+        raise TypeError(
+            f"{name} must be array-like, got {type(value).__name__}."
+        ) from exc
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}.")
     return prim.from_host(xp, arr, dtype=X.dtype, device=device(X))
@@ -206,7 +206,9 @@ def check_sample_weight(xp: ModuleType, X: Array, sample_weight: Any) -> Array:
     if bool(xp.any(sw < 0)):
         raise ValueError("Negative values in data passed to sample_weight.")
     if not bool(xp.any(sw > 0)):
-        raise ValueError("sample_weight must have at least one positive value; all are zero.")
+        raise ValueError(
+            "sample_weight must have at least one positive value; all are zero."
+        )
     return sw
 
 
@@ -262,9 +264,14 @@ def check_params(owner: str, params: dict[str, Any]) -> None:
             init,
         )
     n_init = params["n_init"]
-    if not (n_init == "auto" if isinstance(n_init, str) else _is_int(n_init) and n_init >= 1):
+    if not (
+        n_init == "auto" if isinstance(n_init, str) else _is_int(n_init) and n_init >= 1
+    ):
         raise _param_error(
-            owner, "n_init", "a str among {'auto'} or an int in the range [1, inf)", n_init
+            owner,
+            "n_init",
+            "a str among {'auto'} or an int in the range [1, inf)",
+            n_init,
         )
     check_int(owner, "max_iter", params["max_iter"], 1)
     tol = params["tol"]
@@ -310,9 +317,7 @@ def _is_arraylike(value: Any) -> bool:
     ) and not isinstance(value, (str, bytes))
 
 
-def check_init_array(
-    xp: ModuleType, X: Array, init: Any, n_clusters: int
-) -> Array:
+def check_init_array(xp: ModuleType, X: Array, init: Any, n_clusters: int) -> Array:
     """Validate an explicit array of initial centres; return a new array."""
     centers = same_namespace(xp, X, init, "init")
     if centers.ndim != 2:

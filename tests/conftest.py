@@ -79,7 +79,9 @@ def _backends() -> list[Any]:
         for dt in ("float64", "float32"):
             params.append(pytest.param(("strict", dev, dt), id=f"strict-{dev}-{dt}"))
     params.append(
-        pytest.param(("strict", "no_float64", "float32"), id="strict-no_float64-float32")
+        pytest.param(
+            ("strict", "no_float64", "float32"), id="strict-no_float64-float32"
+        )
     )
     for dt in ("float64", "float32"):
         params.append(
@@ -88,7 +90,9 @@ def _backends() -> list[Any]:
                 id=f"cupy-{dt}",
                 marks=[
                     pytest.mark.gpu,
-                    pytest.mark.skipif(not _cupy_usable(), reason="no usable CUDA device"),
+                    pytest.mark.skipif(
+                        not _cupy_usable(), reason="no usable CUDA device"
+                    ),
                 ],
             )
         )
@@ -123,8 +127,15 @@ def assert_same_place(backend: Backend, x: Any) -> None:
         assert type(x).__module__.startswith("cupy"), type(x)
 
 
-def assert_close(backend: Backend, actual: Any, desired: Any, *, rtol: float | None = None,
-                 atol: float = 0.0, dtype: Any = "float") -> None:
+def assert_close(
+    backend: Backend,
+    actual: Any,
+    desired: Any,
+    *,
+    rtol: float | None = None,
+    atol: float = 0.0,
+    dtype: Any = "float",
+) -> None:
     """Namespace, device, dtype and values of ``actual`` against a NumPy ``desired``."""
     assert_same_place(backend, actual)
     if dtype == "float":
@@ -139,8 +150,15 @@ def assert_close(backend: Backend, actual: Any, desired: Any, *, rtol: float | N
     )
 
 
-def make_blobs(n: int = 600, d: int = 4, k: int = 5, *, seed: int = 0,
-               spread: float = 1.0, offset: float = 0.0) -> np.ndarray:
+def make_blobs(
+    n: int = 600,
+    d: int = 4,
+    k: int = 5,
+    *,
+    seed: int = 0,
+    spread: float = 1.0,
+    offset: float = 0.0,
+) -> np.ndarray:
     """Gaussian blobs around random centres (NumPy float64)."""
     rng = np.random.RandomState(seed)
     centres = rng.uniform(-10, 10, size=(k, d))

@@ -39,8 +39,12 @@ def _check_parity(backend, ours, theirs):
     else:
         # float32: rounding may flip a point lying on a boundary, no more.
         assert np.mean(labels != theirs.labels_) < 0.01
-    assert_close(backend, ours.cluster_centers_, theirs.cluster_centers_,
-                 atol=1e-9 if backend.dtype_name == "float64" else 1e-4)
+    assert_close(
+        backend,
+        ours.cluster_centers_,
+        theirs.cluster_centers_,
+        atol=1e-9 if backend.dtype_name == "float64" else 1e-4,
+    )
     assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=backend.rtol)
     assert isinstance(ours.inertia_, float)
     assert isinstance(ours.n_iter_, int)
@@ -86,8 +90,9 @@ def test_n_init_keeps_best_run(backend):
     ours = ak.KMeans(n_clusters=12, init="random", random_state=3, n_init=6).fit(
         backend.asarray(X)
     )
-    theirs = sklearn_cluster.KMeans(n_clusters=12, init="random", random_state=3,
-                                    n_init=6).fit(X)
+    theirs = sklearn_cluster.KMeans(
+        n_clusters=12, init="random", random_state=3, n_init=6
+    ).fit(X)
     _check_parity(backend, ours, theirs)
     single = ak.KMeans(n_clusters=12, init="random", random_state=3, n_init=1).fit(
         backend.asarray(X)
@@ -106,7 +111,9 @@ def test_empty_cluster_relocation(backend):
     theirs = sklearn_cluster.KMeans(n_clusters=6, init=init, n_init=1).fit(X)
     _check_parity(backend, ours, theirs)
     centres = backend.to_numpy(ours.cluster_centers_)
-    assert np.all(np.abs(centres) < 100), "empty clusters must be relocated into the data"
+    assert np.all(np.abs(centres) < 100), (
+        "empty clusters must be relocated into the data"
+    )
     assert len(np.unique(backend.to_numpy(ours.labels_))) == 6
 
 
@@ -117,7 +124,8 @@ def test_not_converged_labels_match_predict(backend):
     _check_parity(backend, ours, theirs)
     assert ours.n_iter_ == 3
     np.testing.assert_array_equal(
-        backend.to_numpy(ours.predict(backend.asarray(X))), backend.to_numpy(ours.labels_)
+        backend.to_numpy(ours.predict(backend.asarray(X))),
+        backend.to_numpy(ours.labels_),
     )
 
 
@@ -138,7 +146,12 @@ def test_k_means_function(backend):
         X, 5, random_state=2, return_n_iter=True
     )
     np.testing.assert_array_equal(backend.to_numpy(labels), sk_labels)
-    assert_close(backend, centers, sk_centers, atol=1e-9 if backend.dtype_name == "float64" else 1e-4)
+    assert_close(
+        backend,
+        centers,
+        sk_centers,
+        atol=1e-9 if backend.dtype_name == "float64" else 1e-4,
+    )
     assert inertia == pytest.approx(sk_inertia, rel=backend.rtol)
     assert n_iter == sk_n_iter
     assert len(ak.k_means(backend.asarray(X), 5, random_state=2)) == 3
@@ -149,7 +162,10 @@ def test_kmeans_plusplus_indices(backend, n_local_trials):
     X = DATASETS["uniform"]().astype(backend.np_dtype)
     w = np.random.RandomState(9).uniform(size=X.shape[0]).astype(backend.np_dtype)
     centers, indices = ak.kmeans_plusplus(
-        backend.asarray(X), 10, sample_weight=backend.asarray(w), random_state=11,
+        backend.asarray(X),
+        10,
+        sample_weight=backend.asarray(w),
+        random_state=11,
         n_local_trials=n_local_trials,
     )
     sk_centers, sk_indices = sklearn_cluster.kmeans_plusplus(
@@ -164,8 +180,9 @@ def test_kmeans_plusplus_with_given_norms():
     X = DATASETS["uniform"]()
     norms = (X**2).sum(axis=1)
     _, ours = ak.kmeans_plusplus(X, 5, x_squared_norms=norms, random_state=0)
-    _, theirs = sklearn_cluster.kmeans_plusplus(X, 5, x_squared_norms=norms,
-                                                random_state=0)
+    _, theirs = sklearn_cluster.kmeans_plusplus(
+        X, 5, x_squared_norms=norms, random_state=0
+    )
     np.testing.assert_array_equal(ours, theirs)
 
 
@@ -174,9 +191,12 @@ def test_random_state_instance_is_advanced_like_sklearn():
     X = DATASETS["uniform"]()
     ours_rs, theirs_rs = np.random.RandomState(0), np.random.RandomState(0)
     for _ in range(2):
-        ours = ak.KMeans(n_clusters=4, init="random", n_init=2, random_state=ours_rs).fit(X)
-        theirs = sklearn_cluster.KMeans(n_clusters=4, init="random", n_init=2,
-                                        random_state=theirs_rs).fit(X)
+        ours = ak.KMeans(
+            n_clusters=4, init="random", n_init=2, random_state=ours_rs
+        ).fit(X)
+        theirs = sklearn_cluster.KMeans(
+            n_clusters=4, init="random", n_init=2, random_state=theirs_rs
+        ).fit(X)
         np.testing.assert_array_equal(ours.labels_, theirs.labels_)
     assert ours_rs.random_sample() == theirs_rs.random_sample()
 

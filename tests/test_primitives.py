@@ -21,7 +21,12 @@ NP = array_namespace(np.zeros(1))
 
 def _data(n=257, d=5, k=7, seed=0):
     rng = np.random.RandomState(seed)
-    return rng.randn(n, d), rng.randn(k, d), rng.randint(k, size=n), rng.uniform(0.5, 2, n)
+    return (
+        rng.randn(n, d),
+        rng.randn(k, d),
+        rng.randint(k, size=n),
+        rng.uniform(0.5, 2, n),
+    )
 
 
 class TestSegmentSum:
@@ -45,8 +50,9 @@ class TestSegmentSum:
             np.testing.assert_array_equal(out[[2, 4, 5, 6, 7, 8]], 0.0)
 
     def test_no_rows(self):
-        out = prim.segment_sum(NP, np.zeros((0, 3)), np.zeros(0, dtype=np.int64), 4,
-                               dtype=np.float64)
+        out = prim.segment_sum(
+            NP, np.zeros((0, 3)), np.zeros(0, dtype=np.int64), 4, dtype=np.float64
+        )
         np.testing.assert_array_equal(out, np.zeros((4, 3)))
 
     def test_float32_accumulates_in_float64(self):
@@ -60,23 +66,39 @@ class TestSegmentSum:
     def test_every_backend(self, backend):
         X, _, labels, w = _data()
         out = prim.segment_sum(
-            backend.xp, backend.asarray(X), backend.asarray(labels), 7, dtype=backend.dtype
+            backend.xp,
+            backend.asarray(X),
+            backend.asarray(labels),
+            7,
+            dtype=backend.dtype,
         )
         reference = np.zeros((7, 5))
         np.add.at(reference, labels, X.astype(backend.np_dtype))
         assert_close(backend, out, reference, rtol=backend.rtol, atol=1e-5)
-        wsum = prim.weight_sum(backend.xp, backend.asarray(w), backend.asarray(labels), 7,
-                               dtype=backend.dtype)
-        assert_close(backend, wsum, np.bincount(labels, weights=w, minlength=7),
-                     rtol=backend.rtol * 10)
+        wsum = prim.weight_sum(
+            backend.xp,
+            backend.asarray(w),
+            backend.asarray(labels),
+            7,
+            dtype=backend.dtype,
+        )
+        assert_close(
+            backend,
+            wsum,
+            np.bincount(labels, weights=w, minlength=7),
+            rtol=backend.rtol * 10,
+        )
 
 
 class TestAssign:
     def test_matches_brute_force(self, backend):
         X, C, _, w = _data(n=1000)
         result = prim.assign_chunked(
-            backend.xp, backend.asarray(X), backend.asarray(C),
-            sample_weight=backend.asarray(w), accumulate=True,
+            backend.xp,
+            backend.asarray(X),
+            backend.asarray(C),
+            sample_weight=backend.asarray(w),
+            accumulate=True,
         )
         Xb, Cb = X.astype(backend.np_dtype), C.astype(backend.np_dtype)
         dist = ((Xb[:, None, :] - Cb[None, :, :]) ** 2).sum(-1)
@@ -85,8 +107,9 @@ class TestAssign:
         np.testing.assert_array_equal(labels, expected)
         sums = np.zeros_like(C)
         np.add.at(sums, expected, Xb * w.astype(backend.np_dtype)[:, None])
-        np.testing.assert_allclose(backend.to_numpy(result.sums), sums,
-                                   rtol=backend.rtol, atol=1e-4)
+        np.testing.assert_allclose(
+            backend.to_numpy(result.sums), sums, rtol=backend.rtol, atol=1e-4
+        )
         np.testing.assert_allclose(
             backend.to_numpy(result.weights),
             np.bincount(expected, weights=w.astype(backend.np_dtype), minlength=7),
@@ -143,17 +166,26 @@ class TestSelections:
 class TestHostDevice:
     def test_round_trip(self, backend):
         values = np.array([1.5, -2.0, 3.25])
-        on_device = prim.from_host(backend.xp, values, dtype=backend.dtype,
-                                   device=backend.device)
+        on_device = prim.from_host(
+            backend.xp, values, dtype=backend.dtype, device=backend.device
+        )
         assert_close(backend, on_device, values)
         np.testing.assert_array_equal(prim.to_host(backend.xp, on_device), values)
 
     def test_accumulation_dtype(self):
         xp = array_api_strict
-        assert prim.accumulation_dtype(xp, xp.float32, xp.Device("CPU_DEVICE")) == xp.float64
-        assert prim.accumulation_dtype(xp, xp.float32, xp.Device("no_float64")) == xp.float32
+        assert (
+            prim.accumulation_dtype(xp, xp.float32, xp.Device("CPU_DEVICE"))
+            == xp.float64
+        )
+        assert (
+            prim.accumulation_dtype(xp, xp.float32, xp.Device("no_float64"))
+            == xp.float32
+        )
 
-    @pytest.mark.parametrize(("x", "e"), [(1.0, 0), (1.5, 1), (2.0, 1), (3e10, 35), (0.3, -1)])
+    @pytest.mark.parametrize(
+        ("x", "e"), [(1.0, 0), (1.5, 1), (2.0, 1), (3e10, 35), (0.3, -1)]
+    )
     def test_ceil_log2(self, x, e):
         assert prim.ceil_log2(x) == e
         assert 2.0**e >= x > 2.0 ** (e - 1)

@@ -35,7 +35,9 @@ EXPECTED_FAILURES = {
 # by design (scikit-learn is not a runtime dependency); the checks below are what
 # shows the protocol is honoured anyway.
 with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=".*does not inherit from", category=UserWarning)
+    warnings.filterwarnings(
+        "ignore", message=".*does not inherit from", category=UserWarning
+    )
     _CHECKS = parametrize_with_checks(
         [KMeans(n_clusters=3, max_iter=5, n_init=2)],
         expected_failed_checks=lambda est: EXPECTED_FAILURES,
@@ -70,7 +72,9 @@ class TestInterop:
         X = _blobs()
         pipe = make_pipeline(StandardScaler(), KMeans(n_clusters=4, random_state=0))
         labels = pipe.fit_predict(X)
-        manual = KMeans(n_clusters=4, random_state=0).fit(StandardScaler().fit_transform(X))
+        manual = KMeans(n_clusters=4, random_state=0).fit(
+            StandardScaler().fit_transform(X)
+        )
         np.testing.assert_array_equal(labels, manual.labels_)
         assert pipe.transform(X).shape == (X.shape[0], 4)
 
