@@ -307,7 +307,8 @@ class KMeans:
         tol = float(xp.mean(variances)) * self.tol if self.tol != 0 else 0.0
         if init_is_array:
             init = frame.apply(xp, init)
-        inertia_scale = 1.0 / frame.scale**2
+        # Plain float products: at float64's extremes they give inf or 0, never raise.
+        inertia_scale = (1.0 / frame.scale) * (1.0 / frame.scale)
 
         best = None
         for _ in range(n_init):
@@ -339,7 +340,7 @@ class KMeans:
             )
         self.cluster_centers_ = frame.undo(xp, best.centers)
         self.labels_ = labels
-        self.inertia_ = float(best.inertia * inertia_scale)
+        self.inertia_ = float(best.inertia) * inertia_scale
         self.n_iter_ = int(best.n_iter)
         self.n_features_in_ = d
         self._n_features_out = k
@@ -529,7 +530,7 @@ def k_means(
     best_n_iter : int
         Only if ``return_n_iter`` is true.
     """
-    est = KMeans(
+    params = dict(
         n_clusters=n_clusters,
         init=init,
         n_init=n_init,
@@ -539,7 +540,9 @@ def k_means(
         random_state=random_state,
         copy_x=copy_x,
         algorithm=algorithm,
-    ).fit(X, sample_weight=sample_weight)
+    )
+    val.check_params("k_means", params)
+    est = KMeans(**params).fit(X, sample_weight=sample_weight)
     if return_n_iter:
         return est.cluster_centers_, est.labels_, est.inertia_, est.n_iter_
     return est.cluster_centers_, est.labels_, est.inertia_
@@ -580,10 +583,12 @@ def kmeans_plusplus(
     indices : int64 array of shape (n_clusters,)
         Their row indices: ``X[indices[i]] == centers[i]``.
     """
-    X, xp = val.check_array(X, estimator_name="kmeans_plusplus")
     val.check_int("kmeans_plusplus", "n_clusters", n_clusters, 1)
-    if n_local_trials is not None:
-        val.check_int("kmeans_plusplus", "n_local_trials", n_local_trials, 1)
+    val.check_int(
+        "kmeans_plusplus", "n_local_trials", n_local_trials, 1, allow_none=True
+    )
+    val.check_random_state_param("kmeans_plusplus", random_state)
+    X, xp = val.check_array(X, estimator_name="kmeans_plusplus")
     sample_weight = val.check_sample_weight(xp, X, sample_weight)
     n = X.shape[0]
     if n < n_clusters:
@@ -591,8 +596,13 @@ def kmeans_plusplus(
     norms = None
     if x_squared_norms is not None:
         norms = val.same_namespace(xp, X, x_squared_norms, "x_squared_norms")
-        if norms.ndim != 1 or norms.shape[0] != n:
-            length = norms.shape[0] if norms.ndim else 0
+        if norms.ndim != 1:
+            raise ValueError(
+                "x_squared_norms must be a 1D array of shape (n_samples,), got shape "
+                f"{tuple(norms.shape)}."
+            )
+        if norms.shape[0] != n:
+            length = norms.shape[0]
             raise ValueError(
                 f"The length of x_squared_norms {length} should be equal to the "
                 f"length of n_samples {n}."

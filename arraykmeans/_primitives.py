@@ -29,9 +29,6 @@ Array = Any
 # Chunks never get smaller than this many rows, whatever the budget says: below it
 # the per-call overhead of the array library dominates.
 MIN_CHUNK_ROWS = 64
-# On NumPy the distance block of a chunk is kept about this size so that it stays
-# in the CPU caches between the product and the argmin.
-NUMPY_BLOCK_BYTES = 4 * 2**20
 
 
 # --------------------------------------------------------------------------- dtypes
@@ -230,16 +227,34 @@ def assign_chunked(
     -------
     Assignment
     """
+    if acc_dtype is None:
+        acc_dtype = accumulation_dtype(xp, X.dtype, _dev(X))
+    if is_numpy_namespace(xp):
+        return _assign_numpy(
+            X, centers, sample_weight, accumulate, acc_dtype, offset, scale
+        )
+    return _assign_standard(
+        xp, X, centers, sample_weight, accumulate, acc_dtype, offset, scale
+    )
+
+
+def _assign_standard(
+    xp: ModuleType,
+    X: Array,
+    centers: Array,
+    sample_weight: Array | None,
+    accumulate: bool,
+    acc_dtype: Any,
+    offset: Array | None,
+    scale: float,
+) -> Assignment:
+    """Pure-standard assignment: one chunk at a time, one-hot products for the sums."""
     n, d = X.shape
     k = centers.shape[0]
     device = _dev(X)
-    if acc_dtype is None:
-        acc_dtype = accumulation_dtype(xp, X.dtype, device)
     itemsize = _itemsize(X.dtype)
-    # Distance block, plus (fallback path) the one-hot block and the weighted rows.
-    per_row = itemsize * (2 * k + d) + 16
-    cache_rows = max(MIN_CHUNK_ROWS, NUMPY_BLOCK_BYTES // (itemsize * max(k, 1)))
-    rows = chunk_rows(xp, n, per_row, cache_rows=cache_rows)
+    # Distance block, the one-hot block and the weighted rows.
+    rows = chunk_rows(xp, n, itemsize * (2 * k + d) + 16)
 
     # -2 is a power of two, so (-2 C) x is exactly -2 (C x): same bits as scaling
     # the product afterwards, one pass less.
@@ -262,9 +277,142 @@ def assign_chunked(
         labels_parts.append(labels)
         if accumulate:
             w = sample_weight[sl]
-            sums = sums + segment_sum(xp, Xc * w[:, None], labels, k, dtype=acc_dtype)
+            sums = sums + _segment_sum_onehot(xp, Xc * w[:, None], labels, k, acc_dtype)
             weights = weights + weight_sum(xp, w, labels, k, dtype=acc_dtype)
     labels = labels_parts[0] if len(labels_parts) == 1 else xp.concat(labels_parts)
+    return Assignment(labels=labels, sums=sums, weights=weights)
+
+
+# ---------------------------------------------------------------- NumPy fast path
+#
+# The same computation as _assign_standard, organised for CPU caches and cores:
+# chunks small enough that the distance block stays in cache, spread over a pool
+# of threads (NumPy releases the GIL in BLAS, argmin and sparse products) with
+# BLAS itself limited to one thread meanwhile, as scikit-learn does with OpenMP.
+# Sums use a sparse one-hot product (SciPy, O(rows * d)) when SciPy is present.
+# Chunks are dealt to threads in a fixed pattern and partial sums are added in a
+# fixed order, so results do not depend on thread timing.
+
+# Distance blocks of about this size stay in a core's L2 cache.
+NUMPY_BLOCK_BYTES = 2**19
+NUMPY_MIN_ROWS = 256
+NUMPY_MAX_ROWS = 4096
+# Rows per sparse segment-sum product.
+NUMPY_GROUP_ROWS = 16384
+
+
+def _cpu_threads() -> int:
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_POOL: Any = None
+_CONTROLLER: Any = None
+
+
+def _numpy_threading() -> tuple[Any, Any] | None:
+    """(thread pool, threadpoolctl controller), or None to run in the caller's thread.
+
+    Threads only pay when BLAS can be held to one thread meanwhile; that needs
+    threadpoolctl, an optional dependency.
+    """
+    global _POOL, _CONTROLLER
+    n_threads = _cpu_threads()
+    if n_threads < 2:
+        return None
+    if _CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            return None
+        from concurrent.futures import ThreadPoolExecutor
+
+        _CONTROLLER = ThreadpoolController()
+        _POOL = ThreadPoolExecutor(
+            max_workers=n_threads, thread_name_prefix="arraykmeans"
+        )
+    return _POOL, _CONTROLLER
+
+
+def _sparse_segment_sum(
+    values: np.ndarray, ids: np.ndarray, weights: np.ndarray, k: int
+):
+    """``sum_i weights[i] * values[i]`` per id, via a (k, m) sparse one-hot product."""
+    try:
+        import scipy.sparse
+    except ImportError:
+        return None
+    m = values.shape[0]
+    onehot = scipy.sparse.csc_matrix(
+        (weights, ids, np.arange(m + 1, dtype=np.int64)), shape=(k, m)
+    )
+    return onehot @ values
+
+
+def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scale):
+    n, d = X.shape
+    k = centers.shape[0]
+    dtype = X.dtype
+    rows = NUMPY_BLOCK_BYTES // (dtype.itemsize * max(k, 1))
+    rows = int(min(max(rows, NUMPY_MIN_ROWS), NUMPY_MAX_ROWS, n))
+    rows = chunk_rows(np, n, dtype.itemsize * (k + 2 * d) + 16, cache_rows=rows)
+    neg2_ct = (centers * -2).T
+    c_norms = row_sq_norms(np, centers)
+    labels = np.empty(n, dtype=np.intp)
+    threading = _numpy_threading() if n > rows else None
+    n_workers = min(-(-n // rows), _cpu_threads()) if threading else 1
+    # Each worker takes one contiguous share of the rows; sums are formed per group
+    # of rows, so that the sparse product's fixed cost is paid rarely.
+    bounds = [n * i // n_workers for i in range(n_workers + 1)]
+    group_rows = max(rows, NUMPY_GROUP_ROWS)
+
+    def framed(rows_: slice) -> np.ndarray:
+        Xc = X[rows_]
+        if offset is not None:
+            Xc = Xc - offset
+        if scale != 1.0:
+            Xc = Xc * scale
+        return Xc
+
+    def work(worker: int):
+        block = np.empty((rows, k), dtype=dtype)
+        sums = np.zeros((k, d), dtype=acc_dtype) if accumulate else None
+        for g0 in range(bounds[worker], bounds[worker + 1], group_rows):
+            g1 = min(g0 + group_rows, bounds[worker + 1])
+            for c0 in range(g0, g1, rows):
+                sl = slice(c0, min(c0 + rows, g1))
+                Xc = framed(sl)
+                dist = block[: Xc.shape[0]]
+                np.matmul(Xc, neg2_ct, out=dist)
+                dist += c_norms
+                labels[sl] = dist.argmin(axis=1)
+            if accumulate:
+                group = slice(g0, g1)
+                Xg, lab, w = framed(group), labels[group], sample_weight[group]
+                part = _sparse_segment_sum(Xg, lab, w, k)
+                if part is None:
+                    part = _segment_sum_numpy(Xg * w[:, None], lab, k, acc_dtype)
+                sums += part
+        return sums
+
+    if threading is None:
+        partials = [work(0)]
+    else:
+        pool, controller = threading
+        with controller.limit(limits=1, user_api="blas"):
+            partials = list(pool.map(work, range(n_workers)))
+    sums = weights = None
+    if accumulate:
+        sums = partials[0]
+        for part in partials[1:]:
+            sums += part
+        weights = np.bincount(labels, weights=sample_weight, minlength=k).astype(
+            acc_dtype, copy=False
+        )
     return Assignment(labels=labels, sums=sums, weights=weights)
 
 

@@ -239,9 +239,33 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def check_int(owner: str, name: str, value: Any, low: int) -> None:
+def check_int(
+    owner: str, name: str, value: Any, low: int, *, allow_none: bool = False
+) -> None:
+    """An int >= ``low`` (or None when ``allow_none``), else InvalidParameterError."""
+    if allow_none and value is None:
+        return
     if not _is_int(value) or value < low:
-        raise _param_error(owner, name, f"an int in the range [{low}, inf)", value)
+        expected = f"an int in the range [{low}, inf)" + (
+            " or None" if allow_none else ""
+        )
+        raise _param_error(owner, name, expected, value)
+
+
+def check_random_state_param(owner: str, value: Any) -> None:
+    """None, an int in [0, 2**32 - 1] or a RandomState, else InvalidParameterError."""
+    if not (
+        value is None
+        or isinstance(value, np.random.RandomState)
+        or (_is_int(value) and 0 <= value <= 2**32 - 1)
+    ):
+        raise _param_error(
+            owner,
+            "random_state",
+            "an int in the range [0, 4294967295], an instance of "
+            "'numpy.random.mtrand.RandomState' or None",
+            value,
+        )
 
 
 def check_params(owner: str, params: dict[str, Any]) -> None:
@@ -283,23 +307,24 @@ def check_params(owner: str, params: dict[str, Any]) -> None:
     ):
         raise _param_error(owner, "tol", "a float in the range [0.0, inf)", tol)
     verbose = params["verbose"]
-    if not isinstance(verbose, (numbers.Integral, bool)):
-        raise _param_error(owner, "verbose", "an int or a bool", verbose)
-    rs = params["random_state"]
     if not (
-        rs is None
-        or isinstance(rs, np.random.RandomState)
-        or (_is_int(rs) and 0 <= rs <= 2**32 - 1)
+        isinstance(verbose, (bool, np.bool_)) or (_is_int(verbose) and verbose >= 0)
     ):
         raise _param_error(
             owner,
-            "random_state",
-            "an int in the range [0, 4294967295], an instance of "
-            "'numpy.random.mtrand.RandomState' or None",
-            rs,
+            "verbose",
+            "an int in the range [0, inf), an instance of 'bool' or an instance of "
+            "'numpy.bool'",
+            verbose,
         )
+    check_random_state_param(owner, params["random_state"])
     if not isinstance(params["copy_x"], (bool, np.bool_)):
-        raise _param_error(owner, "copy_x", "an instance of 'bool'", params["copy_x"])
+        raise _param_error(
+            owner,
+            "copy_x",
+            "an instance of 'bool' or an instance of 'numpy.bool'",
+            params["copy_x"],
+        )
     if params["algorithm"] not in ("lloyd", "elkan") or not isinstance(
         params["algorithm"], str
     ):

@@ -108,9 +108,10 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         import array_api_strict as xp
 
         return Backend("strict", xp, xp.Device(dev), dt)
+    import array_api_compat.cupy as xp
     import cupy
 
-    return Backend("cupy", cupy, cupy.cuda.Device(), dt)
+    return Backend("cupy", xp, cupy.cuda.Device(), dt)
 
 
 def assert_same_place(backend: Backend, x: Any) -> None:

@@ -11,9 +11,11 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
+from array_api_compat import array_namespace, device
 from conftest import make_blobs
 
 import arraykmeans
@@ -55,20 +57,25 @@ class TestDataArray:
             KMeans(n_clusters=K).fit(backend.asarray(X))
 
     def test_nan_made_in_namespace(self, backend):
-        xp = backend.xp
         X = _X(backend)
-        X = xp.where(X > 1.5, xp.asarray(float("nan"), dtype=X.dtype), X)
+        xp = array_namespace(X)
+        nan = xp.full(X.shape, float("nan"), dtype=X.dtype, device=device(X))
+        X = xp.where(X > 1.5, nan, X)
         with pytest.raises(ValueError, match="Input X contains NaN"):
             KMeans(n_clusters=K).fit(X)
 
     def test_no_samples(self, backend):
         X = backend.asarray(np.empty((0, D)))
-        with pytest.raises(ValueError, match=r"Found array with 0 sample\(s\) \(shape=\(0, 4\)\)"):
+        with pytest.raises(
+            ValueError, match=r"Found array with 0 sample\(s\) \(shape=\(0, 4\)\)"
+        ):
             KMeans(n_clusters=K).fit(X)
 
     def test_no_features(self, backend):
         X = backend.asarray(np.empty((N, 0)))
-        with pytest.raises(ValueError, match=r"Found array with 0 feature\(s\) \(shape=\(30, 0\)\)"):
+        with pytest.raises(
+            ValueError, match=r"Found array with 0 feature\(s\) \(shape=\(30, 0\)\)"
+        ):
             KMeans(n_clusters=K).fit(X)
 
     def test_1d(self, backend):
@@ -83,7 +90,9 @@ class TestDataArray:
 
     def test_3d(self, backend):
         X = backend.asarray(np.random.RandomState(0).randn(N, D, 2))
-        with pytest.raises(ValueError, match="Found array with dim 3. KMeans expected <= 2"):
+        with pytest.raises(
+            ValueError, match=re.escape("Found array with dim 3. KMeans expected <= 2")
+        ):
             KMeans(n_clusters=K).fit(X)
 
     def test_complex(self, backend):
@@ -120,15 +129,21 @@ class TestNClusters:
     """``n_clusters`` against the data and as a parameter."""
 
     def test_more_clusters_than_samples(self, backend):
-        with pytest.raises(ValueError, match=re.escape("n_samples=30 should be >= n_clusters=31.")):
+        with pytest.raises(
+            ValueError, match=re.escape("n_samples=30 should be >= n_clusters=31.")
+        ):
             KMeans(n_clusters=31).fit(_X(backend))
 
     def test_k_means_more_clusters_than_samples(self, backend):
-        with pytest.raises(ValueError, match=re.escape("n_samples=30 should be >= n_clusters=40.")):
+        with pytest.raises(
+            ValueError, match=re.escape("n_samples=30 should be >= n_clusters=40.")
+        ):
             k_means(_X(backend), 40)
 
     def test_kmeans_plusplus_more_clusters_than_samples(self, backend):
-        with pytest.raises(ValueError, match=re.escape("n_samples=30 should be >= n_clusters=31.")):
+        with pytest.raises(
+            ValueError, match=re.escape("n_samples=30 should be >= n_clusters=31.")
+        ):
             kmeans_plusplus(_X(backend), 31)
 
     @pytest.mark.parametrize("value", [0, -2])
@@ -155,7 +170,9 @@ class TestNClusters:
             KMeans(n_clusters=value).fit(X)
 
     def test_numpy_integer_accepted(self):
-        km = KMeans(n_clusters=np.int64(2), n_init=1, random_state=0).fit(make_blobs(n=20, d=2, k=2))
+        km = KMeans(n_clusters=np.int64(2), n_init=1, random_state=0).fit(
+            make_blobs(n=20, d=2, k=2)
+        )
         assert km.cluster_centers_.shape == (2, 2)
 
 
@@ -163,7 +180,9 @@ class TestNClusters:
 
 
 def _msg(name, expected, got, owner="KMeans"):
-    return re.escape(f"The {name!r} parameter of {owner} must be {expected}. Got {got!r} instead.")
+    return re.escape(
+        f"The {name!r} parameter of {owner} must be {expected}. Got {got!r} instead."
+    )
 
 
 _INT1 = "an int in the range [1, inf)"
@@ -175,7 +194,9 @@ _RS = (
     "an int in the range [0, 4294967295], an instance of "
     "'numpy.random.mtrand.RandomState' or None"
 )
-_VERBOSE = "an int in the range [0, inf), an instance of 'bool' or an instance of 'numpy.bool'"
+_VERBOSE = (
+    "an int in the range [0, inf), an instance of 'bool' or an instance of 'numpy.bool'"
+)
 _COPY_X = "an instance of 'bool' or an instance of 'numpy.bool'"
 
 # (parameter, bad value, expected constraint wording as scikit-learn 1.9 writes it)
@@ -212,8 +233,11 @@ class TestConstructorParameters:
         assert issubclass(InvalidParameterError, ValueError)
         assert issubclass(InvalidParameterError, TypeError)
 
-    @pytest.mark.parametrize(("name", "value", "expected"), _BAD_PARAMS,
-                             ids=[f"{p[0]}={p[1]!r}" for p in _BAD_PARAMS])
+    @pytest.mark.parametrize(
+        ("name", "value", "expected"),
+        _BAD_PARAMS,
+        ids=[f"{p[0]}={p[1]!r}" for p in _BAD_PARAMS],
+    )
     def test_bad_value(self, name, value, expected):
         X = make_blobs(n=20, d=2, k=2)
         with pytest.raises(InvalidParameterError, match=_msg(name, expected, value)):
@@ -222,13 +246,17 @@ class TestConstructorParameters:
     @pytest.mark.parametrize("name", ["max_iter", "tol", "n_init", "algorithm"])
     def test_checked_on_every_backend(self, backend, name):
         bad = {"max_iter": 0, "tol": -1.0, "n_init": 0, "algorithm": "full"}[name]
-        with pytest.raises(InvalidParameterError, match=f"The '{name}' parameter of KMeans"):
+        with pytest.raises(
+            InvalidParameterError, match=f"The '{name}' parameter of KMeans"
+        ):
             KMeans(n_clusters=2, **{name: bad}).fit(_X(backend))
 
     @pytest.mark.parametrize("value", ["yes", -1, 1.5])
     def test_bad_verbose(self, value):
         X = make_blobs(n=20, d=2, k=2)
-        with pytest.raises(InvalidParameterError, match=_msg("verbose", _VERBOSE, value)):
+        with pytest.raises(
+            InvalidParameterError, match=_msg("verbose", _VERBOSE, value)
+        ):
             KMeans(n_clusters=2, verbose=value).fit(X)
 
     @pytest.mark.parametrize("value", ["yes", 1, None])
@@ -315,7 +343,9 @@ class TestInitArray:
             return np.zeros((k + 1, X.shape[1]))
 
         with pytest.raises(ValueError, match="does not match the number of clusters"):
-            KMeans(n_clusters=2, init=bad_init, n_init=1).fit(make_blobs(n=20, d=2, k=2))
+            KMeans(n_clusters=2, init=bad_init, n_init=1).fit(
+                make_blobs(n=20, d=2, k=2)
+            )
 
 
 # ----------------------------------------------------------------- sample_weight
@@ -326,18 +356,24 @@ class TestSampleWeight:
 
     def test_wrong_length(self, backend):
         sw = backend.asarray(np.ones(N - 1))
-        with pytest.raises(ValueError, match=re.escape("sample_weight.shape == (29,), expected (30,)!")):
+        with pytest.raises(
+            ValueError, match=re.escape("sample_weight.shape == (29,), expected (30,)!")
+        ):
             KMeans(n_clusters=K).fit(_X(backend), sample_weight=sw)
 
     def test_2d(self, backend):
         sw = backend.asarray(np.ones((N, 1)))
-        with pytest.raises(ValueError, match="Sample weights must be 1D array or scalar"):
+        with pytest.raises(
+            ValueError, match="Sample weights must be 1D array or scalar"
+        ):
             KMeans(n_clusters=K).fit(_X(backend), sample_weight=sw)
 
     def test_negative(self, backend):
         sw = np.ones(N)
         sw[4] = -1.0
-        with pytest.raises(ValueError, match="Negative values in data passed to sample_weight"):
+        with pytest.raises(
+            ValueError, match="Negative values in data passed to sample_weight"
+        ):
             KMeans(n_clusters=K).fit(_X(backend), sample_weight=backend.asarray(sw))
 
     def test_nan(self, backend):
@@ -354,7 +390,7 @@ class TestSampleWeight:
 
     def test_all_zero(self, backend):
         sw = backend.asarray(np.zeros(N))
-        with pytest.raises(ValueError, match="sample_weight.*zero"):
+        with pytest.raises(ValueError, match=r"sample_weight.*zero"):
             KMeans(n_clusters=K).fit(_X(backend), sample_weight=sw)
 
     @pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])
@@ -364,18 +400,24 @@ class TestSampleWeight:
 
     def test_strings(self):
         with pytest.raises(TypeError, match="sample_weight"):
-            KMeans(n_clusters=2).fit(make_blobs(n=4, d=2, k=2), sample_weight=["a", "b", "c", "d"])
+            KMeans(n_clusters=2).fit(
+                make_blobs(n=4, d=2, k=2), sample_weight=["a", "b", "c", "d"]
+            )
 
     def test_score_checks_sample_weight(self, backend):
         km = _fitted(backend)
         sw = backend.asarray(np.ones(N + 2))
-        with pytest.raises(ValueError, match=r"sample_weight.shape == \(32,\), expected \(30,\)"):
+        with pytest.raises(
+            ValueError, match=r"sample_weight.shape == \(32,\), expected \(30,\)"
+        ):
             km.score(_X(backend), sample_weight=sw)
 
     def test_kmeans_plusplus_checks_sample_weight(self, backend):
         sw = np.ones(N)
         sw[0] = -3.0
-        with pytest.raises(ValueError, match="Negative values in data passed to sample_weight"):
+        with pytest.raises(
+            ValueError, match="Negative values in data passed to sample_weight"
+        ):
             kmeans_plusplus(_X(backend), K, sample_weight=backend.asarray(sw))
 
 
@@ -394,14 +436,18 @@ class TestFittedMethods:
         X3 = backend.asarray(np.random.RandomState(1).randn(5, 3))
         with pytest.raises(
             ValueError,
-            match=re.escape("X has 3 features, but KMeans is expecting 4 features as input."),
+            match=re.escape(
+                "X has 3 features, but KMeans is expecting 4 features as input."
+            ),
         ):
             getattr(km, method)(X3)
 
     @pytest.mark.parametrize("method", _METHODS)
     def test_not_fitted(self, backend, method):
         km = KMeans(n_clusters=K)
-        with pytest.raises(NotFittedError, match="This KMeans instance is not fitted yet") as info:
+        with pytest.raises(
+            NotFittedError, match="This KMeans instance is not fitted yet"
+        ) as info:
             getattr(km, method)(_X(backend))
         assert isinstance(info.value, ValueError)
         assert isinstance(info.value, AttributeError)
@@ -411,7 +457,9 @@ class TestFittedMethods:
         import sklearn.exceptions
 
         km = KMeans(n_clusters=K)
-        args = () if method == "get_feature_names_out" else (make_blobs(n=10, d=2, k=2),)
+        args = (
+            () if method == "get_feature_names_out" else (make_blobs(n=10, d=2, k=2),)
+        )
         with pytest.raises(sklearn.exceptions.NotFittedError) as info:
             getattr(km, method)(*args)
         assert isinstance(info.value, arraykmeans.NotFittedError)
@@ -444,7 +492,12 @@ class TestFittedMethods:
             print("ok")
             """
         )
-        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        res = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
         assert res.returncode == 0, res.stderr
         assert res.stdout.strip() == "ok"
 
@@ -466,11 +519,15 @@ class TestMixedNamespaces:
     """Arrays of another library or on another device than ``X`` are refused."""
 
     def _X(self, xp, device="CPU_DEVICE"):
-        return xp.asarray(np.random.RandomState(0).randn(N, D), device=xp.Device(device))
+        return xp.asarray(
+            np.random.RandomState(0).randn(N, D), device=xp.Device(device)
+        )
 
     def test_init_numpy_with_strict_X(self, strict):
         init = np.random.RandomState(1).randn(K, D)
-        with pytest.raises(TypeError, match=r"init is a numpy array but X is a array_api_strict array"):
+        with pytest.raises(
+            TypeError, match=r"init is a numpy array but X is a array_api_strict array"
+        ):
             KMeans(n_clusters=K, init=init).fit(self._X(strict))
 
     def test_sample_weight_numpy_with_strict_X(self, strict):
@@ -483,14 +540,21 @@ class TestMixedNamespaces:
 
     def test_init_on_other_device(self, strict):
         X = self._X(strict, "device1")
-        init = strict.asarray(np.random.RandomState(1).randn(K, D), device=strict.Device("CPU_DEVICE"))
-        with pytest.raises(ValueError, match=r"init is on device .*CPU_DEVICE.* but X is on device .*device1"):
+        init = strict.asarray(
+            np.random.RandomState(1).randn(K, D), device=strict.Device("CPU_DEVICE")
+        )
+        with pytest.raises(
+            ValueError,
+            match=r"init is on device .*CPU_DEVICE.* but X is on device .*device1",
+        ):
             KMeans(n_clusters=K, init=init).fit(X)
 
     def test_sample_weight_on_other_device(self, strict):
         X = self._X(strict, "device1")
         sw = strict.ones((N,), dtype=strict.float64, device=strict.Device("CPU_DEVICE"))
-        with pytest.raises(ValueError, match=r"sample_weight is on device .*CPU_DEVICE"):
+        with pytest.raises(
+            ValueError, match=r"sample_weight is on device .*CPU_DEVICE"
+        ):
             KMeans(n_clusters=K).fit(X, sample_weight=sw)
 
     @pytest.mark.parametrize("method", _METHODS)
@@ -501,13 +565,17 @@ class TestMixedNamespaces:
 
     @pytest.mark.parametrize("method", _METHODS)
     def test_strict_X_on_numpy_model(self, strict, method):
-        km = KMeans(n_clusters=K, n_init=1, random_state=0).fit(np.random.RandomState(0).randn(N, D))
+        km = KMeans(n_clusters=K, n_init=1, random_state=0).fit(
+            np.random.RandomState(0).randn(N, D)
+        )
         Xs = strict.asarray(np.random.RandomState(1).randn(5, D))
         with pytest.raises(TypeError, match=r"array_api_strict.*numpy"):
             getattr(km, method)(Xs)
 
     def test_predict_on_other_device(self, strict):
-        km = KMeans(n_clusters=K, n_init=1, random_state=0).fit(self._X(strict, "device1"))
+        km = KMeans(n_clusters=K, n_init=1, random_state=0).fit(
+            self._X(strict, "device1")
+        )
         with pytest.raises(ValueError, match=r"device"):
             km.predict(self._X(strict, "CPU_DEVICE"))
 
@@ -526,15 +594,28 @@ class TestFunctions:
     """The same checks reach ``k_means`` and ``kmeans_plusplus``."""
 
     def test_k_means_n_clusters(self, backend):
-        with pytest.raises(InvalidParameterError, match=r"The 'n_clusters' parameter of k_means must be"):
+        with pytest.raises(
+            InvalidParameterError, match=r"The 'n_clusters' parameter of \w+ must be"
+        ):
             k_means(_X(backend), 0)
 
+    def test_k_means_names_itself(self):
+        # scikit-learn's k_means says "parameter of k_means", not "of KMeans".
+        with pytest.raises(
+            InvalidParameterError, match=_msg("n_clusters", _INT1, 0, "k_means")
+        ):
+            k_means(make_blobs(n=20, d=2, k=2), 0)
+
     def test_k_means_max_iter(self):
-        with pytest.raises(InvalidParameterError, match=_msg("max_iter", _INT1, 0, "k_means")):
+        with pytest.raises(
+            InvalidParameterError, match=_msg("max_iter", _INT1, 0, "k_means")
+        ):
             k_means(make_blobs(n=20, d=2, k=2), 2, max_iter=0)
 
     def test_k_means_random_state(self):
-        with pytest.raises(InvalidParameterError, match=_msg("random_state", _RS, "bad", "k_means")):
+        with pytest.raises(
+            InvalidParameterError, match=_msg("random_state", _RS, "bad", "k_means")
+        ):
             k_means(make_blobs(n=20, d=2, k=2), 2, random_state="bad")
 
     def test_k_means_nan(self, backend):
@@ -544,7 +625,7 @@ class TestFunctions:
             k_means(backend.asarray(X), K)
 
     def test_k_means_sample_weight(self, backend):
-        with pytest.raises(ValueError, match="sample_weight.shape"):
+        with pytest.raises(ValueError, match=re.escape("sample_weight.shape ==")):
             k_means(_X(backend), K, sample_weight=backend.asarray(np.ones(N + 1)))
 
     def test_kmeans_plusplus_n_clusters(self, backend):
@@ -568,21 +649,29 @@ class TestFunctions:
     def test_kmeans_plusplus_n_local_trials(self, backend, value):
         with pytest.raises(
             InvalidParameterError,
-            match=re.escape(f"The 'n_local_trials' parameter of kmeans_plusplus must be an int in the range [1, inf)"),
+            match=re.escape(
+                "The 'n_local_trials' parameter of kmeans_plusplus must be an int in the range [1, inf)"
+            ),
         ):
             kmeans_plusplus(_X(backend), K, n_local_trials=value)
 
     def test_kmeans_plusplus_n_local_trials_sklearn_wording(self):
         with pytest.raises(
             InvalidParameterError,
-            match=_msg("n_local_trials", "an int in the range [1, inf) or None", 0, "kmeans_plusplus"),
+            match=_msg(
+                "n_local_trials",
+                "an int in the range [1, inf) or None",
+                0,
+                "kmeans_plusplus",
+            ),
         ):
             kmeans_plusplus(make_blobs(n=20, d=2, k=2), 2, n_local_trials=0)
 
     @pytest.mark.parametrize("value", ["bad", 1.5, -3])
     def test_kmeans_plusplus_random_state(self, value):
         with pytest.raises(
-            InvalidParameterError, match=_msg("random_state", _RS, value, "kmeans_plusplus")
+            InvalidParameterError,
+            match=_msg("random_state", _RS, value, "kmeans_plusplus"),
         ):
             kmeans_plusplus(make_blobs(n=20, d=2, k=2), 2, random_state=value)
 
