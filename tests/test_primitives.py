@@ -116,6 +116,40 @@ class TestAssign:
             rtol=backend.rtol * 10,
         )
 
+    @pytest.mark.parametrize("sparse", [True, False], ids=["scipy", "no-scipy"])
+    @pytest.mark.parametrize("threads", [True, False], ids=["threads", "one-thread"])
+    def test_numpy_fast_path_equals_standard(self, monkeypatch, sparse, threads):
+        """Many chunks, thread pool or not, SciPy or not: same as the fallback."""
+        X, C, _, w = _data(n=20000, d=6, k=9)
+        if not sparse:
+            monkeypatch.setattr(prim, "_sparse_segment_sum", lambda *a: None)
+        if not threads:
+            monkeypatch.setattr(prim, "_numpy_threading", lambda: None)
+        offset = np.linspace(-1, 1, 6)
+        for kwargs in ({}, {"offset": offset, "scale": 0.25}):
+            fast = prim._assign_numpy(
+                X,
+                C,
+                w,
+                True,
+                np.float64,
+                kwargs.get("offset"),
+                kwargs.get("scale", 1.0),
+            )
+            slow = prim._assign_standard(
+                NP,
+                X,
+                C,
+                w,
+                True,
+                np.float64,
+                kwargs.get("offset"),
+                kwargs.get("scale", 1.0),
+            )
+            np.testing.assert_array_equal(fast.labels, slow.labels)
+            np.testing.assert_allclose(fast.sums, slow.sums, rtol=1e-10)
+            np.testing.assert_allclose(fast.weights, slow.weights, rtol=1e-12)
+
     def test_chunking_does_not_change_results(self):
         X, C, _, w = _data(n=3000)
         whole = prim.assign_chunked(NP, X, C, sample_weight=w, accumulate=True)
