@@ -54,36 +54,17 @@ class _Frame:
 
 
 def _power_of_two_scale(xp: ModuleType, X: Array) -> float:
-    amax = float(xp.max(xp.abs(X)))
+    amax = prim.max_abs(xp, X)
     if amax == 0 or 2.0**-_SCALE_EXP <= amax <= 2.0**_SCALE_EXP:
         return 1.0
     return 2.0 ** -prim.ceil_log2(amax)
-
-
-def _column_stats(xp: ModuleType, X: Array) -> tuple[Array, Array]:
-    """Per-feature mean and variance, accumulated in float64 where possible.
-
-    float64 data take NumPy's own ``mean``/``var`` path (bit-identical to
-    scikit-learn); float32 data are widened one chunk at a time so that the
-    float64 copy of X never exists at once.
-    """
-    acc = prim.accumulation_dtype(xp, X.dtype, device(X))
-    if X.dtype == acc:
-        return xp.mean(X, axis=0), xp.var(X, axis=0)
-    n, d = X.shape
-    rows = prim.chunk_rows(xp, n, 2 * d * prim._itemsize(acc))
-    chunks = list(prim.iter_chunks(n, rows))
-    total = sum(xp.sum(xp.astype(X[sl, ...], acc), axis=0) for sl in chunks)
-    mean = total / n
-    sq = sum(xp.sum((xp.astype(X[sl, ...], acc) - mean) ** 2, axis=0) for sl in chunks)
-    return xp.astype(mean, X.dtype), sq / n
 
 
 def _prepare(xp: ModuleType, X: Array) -> tuple[Array, _Frame, Array]:
     """Centre (and if needed rescale) a private copy of X; X itself is untouched."""
     scale = _power_of_two_scale(xp, X)
     Xs = X * scale if scale != 1.0 else X
-    mean, var = _column_stats(xp, Xs)
+    mean, var = prim.column_mean_var(xp, Xs)
     Xc = Xs - mean
     return Xc, _Frame(mean=mean / scale if scale != 1.0 else mean, scale=scale), var
 
@@ -426,17 +407,19 @@ class KMeans:
         acc = prim.accumulation_dtype(xp, X.dtype, device(X))
         n, d = X.shape
         k = C.shape[0]
-        Ca = xp.astype(C, acc)
+        Ca = xp.astype(C, acc, copy=False)
         c_norms = prim.row_sq_norms(xp, Ca)
         rows = prim.chunk_rows(xp, n, 2 * (k + d) * prim._itemsize(acc))
         parts = []
         for sl in prim.iter_chunks(n, rows):
-            Xa = xp.astype(frame.apply(xp, X[sl, ...]), acc)
+            Xa = xp.astype(frame.apply(xp, X[sl, ...]), acc, copy=False)
             sq = prim.row_sq_norms(xp, Xa)[:, None] - 2 * (
                 Xa @ xp.permute_dims(Ca, (1, 0))
             )
             sq = xp.maximum(sq + c_norms[None, :], xp.zeros_like(sq))
-            parts.append(xp.astype(xp.sqrt(sq) * (1.0 / frame.scale), X.dtype))
+            parts.append(
+                xp.astype(xp.sqrt(sq) * (1.0 / frame.scale), X.dtype, copy=False)
+            )
         return parts[0] if len(parts) == 1 else xp.concat(parts)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
@@ -444,7 +427,9 @@ class KMeans:
         X, xp = self._check_test_data(X, "score")
         sample_weight = val.check_sample_weight(xp, X, sample_weight)
         labels = self._labels(X, xp)
-        return -_lloyd.inertia(xp, X, sample_weight, self.cluster_centers_, labels)
+        return -prim.weighted_inertia(
+            xp, X, sample_weight, self.cluster_centers_, labels
+        )
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Output feature names for ``transform``: ``kmeans0``, ``kmeans1``, ..."""

@@ -65,7 +65,7 @@ def kmeans_plusplus_init(
 
     # First centre: numpy's choice with p = w / sum(w), cdf in float64.
     p = sample_weight / xp.sum(sample_weight)
-    cdf = xp.cumulative_sum(xp.astype(p, acc))
+    cdf = xp.cumulative_sum(xp.astype(p, acc, copy=False))
     cdf = cdf / cdf[-1]
     first = xp.searchsorted(cdf, first_u, side="right")
     first = xp.clip(first, max=n - 1)
@@ -76,29 +76,35 @@ def kmeans_plusplus_init(
         x_norms = _row_norms_acc(xp, X, acc)
     else:
         x_norms = xp.astype(x_squared_norms, acc)
+    # On the CPU, chunks of about a megabyte keep the widened rows in cache.
     rows = prim.chunk_rows(
-        xp, n, (n_local_trials + 1) * prim._itemsize(acc) + d * prim._itemsize(acc)
+        xp,
+        n,
+        (n_local_trials + 1) * prim._itemsize(acc) + d * prim._itemsize(acc),
+        cache_rows=max(prim.MIN_CHUNK_ROWS, 2**20 // (d * prim._itemsize(acc))),
     )
     chunks = list(prim.iter_chunks(n, rows))
 
     def distances_to(idx: Array) -> list[Array]:
-        Y = xp.astype(xp.take(X, idx, axis=0), acc)
+        Y = xp.astype(xp.take(X, idx, axis=0), acc, copy=False)
         y_norms = prim.row_sq_norms(xp, Y)
         out = []
         for sl in chunks:
-            Xa = xp.astype(X[sl, ...], acc)
+            Xa = xp.astype(X[sl, ...], acc, copy=False)
             dist = (Y @ xp.permute_dims(Xa, (1, 0))) * -2
             dist = dist + y_norms[:, None]
             dist = dist + x_norms[None, sl]
-            out.append(xp.astype(xp.maximum(dist, xp.zeros_like(dist)), dtype))
+            out.append(
+                xp.astype(xp.maximum(dist, xp.zeros_like(dist)), dtype, copy=False)
+            )
         return out
 
     closest = xp.concat(distances_to(first), axis=1)[0, :]
     current_pot = closest @ sample_weight
     indices = [first]
     for c in range(1, n_clusters):
-        rand_vals = trial_u[c - 1, :] * xp.astype(current_pot, acc)
-        cum = xp.astype(xp.cumulative_sum(sample_weight * closest), acc)
+        rand_vals = trial_u[c - 1, :] * xp.astype(current_pot, acc, copy=False)
+        cum = xp.astype(xp.cumulative_sum(sample_weight * closest), acc, copy=False)
         candidates = xp.searchsorted(cum, rand_vals)
         candidates = xp.clip(candidates, max=n - 1)
         dist_parts = distances_to(candidates)
@@ -125,7 +131,7 @@ def _row_norms_acc(xp: ModuleType, X: Array, acc: Any) -> Array:
     n, d = X.shape
     rows = prim.chunk_rows(xp, n, d * prim._itemsize(acc) + 16)
     parts = [
-        prim.row_sq_norms(xp, xp.astype(X[sl, ...], acc))
+        prim.row_sq_norms(xp, xp.astype(X[sl, ...], acc, copy=False))
         for sl in prim.iter_chunks(n, rows)
     ]
     return xp.concat(parts)
@@ -189,15 +195,6 @@ class LloydResult:
     n_iter: int
 
 
-def inertia(
-    xp: ModuleType, X: Array, sample_weight: Array, centers: Array, labels: Array
-) -> float:
-    """Weighted sum of squared distances to the assigned centres, as a float."""
-    acc = prim.accumulation_dtype(xp, X.dtype, prim._dev(X))
-    sq = prim.sq_distances_to_assigned(xp, X, centers, labels, dtype=acc)
-    return float(sq @ xp.astype(sample_weight, acc))
-
-
 def lloyd(
     xp: ModuleType,
     X: Array,
@@ -256,7 +253,7 @@ def lloyd(
         if i == max_iter:
             break
         if verbose:
-            it_inertia = inertia(xp, X, sample_weight, centers, labels)
+            it_inertia = prim.weighted_inertia(xp, X, sample_weight, centers, labels)
             print(f"Iteration {i}, inertia {it_inertia * inertia_scale}.")
 
         if n_empty:
@@ -273,7 +270,7 @@ def lloyd(
                 print(f"Converged at iteration {i - 1}: strict convergence.")
             return LloydResult(
                 labels=labels,
-                inertia=inertia(xp, X, sample_weight, centers, labels),
+                inertia=prim.weighted_inertia(xp, X, sample_weight, centers, labels),
                 centers=centers,
                 n_iter=i,
             )
@@ -281,7 +278,7 @@ def lloyd(
 
     return LloydResult(
         labels=labels,
-        inertia=inertia(xp, X, sample_weight, centers, labels),
+        inertia=prim.weighted_inertia(xp, X, sample_weight, centers, labels),
         centers=centers,
         n_iter=i,
     )
@@ -329,7 +326,7 @@ def _average_centers(xp: ModuleType, sums: Array, weights: Array, dtype: Any) ->
     means = sums * (1 / safe)[:, None]
     heaviest = xp.reshape(xp.argmax(weights), (1,))
     means = xp.where(positive[:, None], means, xp.take(means, heaviest, axis=0))
-    return xp.astype(means, dtype)
+    return xp.astype(means, dtype, copy=False)
 
 
 def is_better(

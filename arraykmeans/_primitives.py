@@ -79,6 +79,11 @@ def from_host(xp: ModuleType, values: np.ndarray, *, dtype: Any, device: Any) ->
 # ----------------------------------------------------------------------- chunking
 
 
+def working_memory_bytes() -> int:
+    """The working-memory budget in bytes."""
+    return int(get_config()["working_memory"] * 2**20)
+
+
 def chunk_rows(
     xp: ModuleType, n_rows: int, bytes_per_row: int, *, cache_rows: int | None = None
 ) -> int:
@@ -94,8 +99,7 @@ def chunk_rows(
         A smaller preferred size for CPU backends, where chunks that fit the cache
         are faster than big ones.
     """
-    budget = get_config()["working_memory"] * 2**20
-    rows = int(budget // max(bytes_per_row, 1))
+    rows = working_memory_bytes() // max(bytes_per_row, 1)
     if cache_rows is not None and is_numpy_namespace(xp):
         rows = min(rows, cache_rows)
     return max(1, min(n_rows, max(rows, MIN_CHUNK_ROWS)))
@@ -146,7 +150,7 @@ def _segment_sum_onehot(xp, values, segment_ids, n_segments, dtype):
     # Each sum is formed in ``values``' dtype by the product, then widened.
     ids = xp.arange(n_segments, dtype=segment_ids.dtype, device=_dev(values))
     onehot = xp.astype(ids[:, None] == segment_ids[None, :], values.dtype)
-    return xp.astype(onehot @ values, dtype)
+    return xp.astype(onehot @ values, dtype, copy=False)
 
 
 def _segment_sum_numpy(values, segment_ids, n_segments, dtype):
@@ -173,7 +177,7 @@ def weight_sum(
         )
     ids = xp.arange(n_segments, dtype=segment_ids.dtype, device=_dev(weights))
     onehot = xp.astype(segment_ids[:, None] == ids[None, :], dtype)
-    return xp.astype(weights, dtype) @ onehot
+    return xp.astype(weights, dtype, copy=False) @ onehot
 
 
 # ------------------------------------------------------------------- assignment step
@@ -430,11 +434,63 @@ def sq_distances_to_assigned(
     rows = chunk_rows(xp, n, per_row)
     parts = []
     for sl in iter_chunks(n, rows):
-        diff = xp.astype(X[sl, ...], dtype) - xp.astype(
-            xp.take(centers, labels[sl], axis=0), dtype
+        diff = xp.astype(X[sl, ...], dtype, copy=False) - xp.astype(
+            xp.take(centers, labels[sl], axis=0), dtype, copy=False
         )
         parts.append(xp.sum(diff * diff, axis=1))
     return parts[0] if len(parts) == 1 else xp.concat(parts)
+
+
+def weighted_inertia(
+    xp: ModuleType, X: Array, sample_weight: Array, centers: Array, labels: Array
+) -> float:
+    """``sum_i w_i ‖x_i − c_{labels_i}‖²`` as a Python float.
+
+    Squared distances are formed from differences; the sum is accumulated in the
+    accumulation dtype. On NumPy each row's squared distance is formed in the data
+    dtype (as scikit-learn does), with no widened copy of the data.
+    """
+    acc = accumulation_dtype(xp, X.dtype, _dev(X))
+    if not is_numpy_namespace(xp):
+        sq = sq_distances_to_assigned(xp, X, centers, labels, dtype=acc)
+        return float(sq @ xp.astype(sample_weight, acc, copy=False))
+    n, d = X.shape
+    rows = chunk_rows(np, n, 2 * d * X.dtype.itemsize + 16, cache_rows=NUMPY_GROUP_ROWS)
+    total = 0.0
+    for sl in iter_chunks(n, rows):
+        diff = X[sl] - centers[labels[sl]]
+        sq = np.einsum("ij,ij->i", diff, diff)
+        total += float(
+            np.dot(sq.astype(acc, copy=False), sample_weight[sl].astype(acc))
+        )
+    return total
+
+
+def column_mean_var(xp: ModuleType, X: Array) -> tuple[Array, Array]:
+    """Per-feature mean (in X's dtype) and variance (accumulation dtype).
+
+    Accumulated in float64 where the device has it, without a widened copy of X:
+    NumPy widens internally (``dtype=``), other libraries one chunk at a time.
+    float64 data take the library's own ``mean``/``var``, bit-identical to
+    scikit-learn's on NumPy.
+    """
+    acc = accumulation_dtype(xp, X.dtype, _dev(X))
+    if X.dtype == acc:
+        return xp.mean(X, axis=0), xp.var(X, axis=0)
+    if is_numpy_namespace(xp):
+        mean = np.mean(X, axis=0, dtype=acc)
+        return mean.astype(X.dtype), np.var(X, axis=0, dtype=acc)
+    n, d = X.shape
+    rows = chunk_rows(xp, n, 2 * d * _itemsize(acc))
+    chunks = list(iter_chunks(n, rows))
+    mean = sum(xp.sum(xp.astype(X[sl, ...], acc), axis=0) for sl in chunks) / n
+    sq = sum(xp.sum((xp.astype(X[sl, ...], acc) - mean) ** 2, axis=0) for sl in chunks)
+    return xp.astype(mean, X.dtype), sq / n
+
+
+def max_abs(xp: ModuleType, X: Array) -> float:
+    """Largest magnitude in X (two reductions, no temporary array)."""
+    return max(abs(float(xp.max(X))), abs(float(xp.min(X))))
 
 
 # ---------------------------------------------------------------------- selections
