@@ -120,9 +120,12 @@ def check_array(
 
 def check_finite(xp: ModuleType, X: Array, name: str) -> None:
     """Raise a ValueError naming ``name`` if ``X`` holds NaN or infinity."""
-    if bool(xp.all(xp.isfinite(X))):
+    # max and min propagate NaN and expose infinities: two reductions and no
+    # n×d boolean temporary.
+    extremes = xp.stack([xp.max(X), xp.min(X)]) if X.ndim else X
+    if bool(xp.all(xp.isfinite(extremes))):
         return
-    if bool(xp.any(xp.isnan(X))):
+    if bool(xp.any(xp.isnan(extremes))):
         raise ValueError(f"Input {name} contains NaN.")
     raise ValueError(
         f"Input {name} contains infinity or a value too large for dtype({str(X.dtype)!r})."
