@@ -64,8 +64,7 @@ def _prepare(xp: ModuleType, X: Array) -> tuple[Array, _Frame, Array]:
     """Centre (and if needed rescale) a private copy of X; X itself is untouched."""
     scale = _power_of_two_scale(xp, X)
     Xs = X * scale if scale != 1.0 else X
-    mean, var = prim.column_mean_var(xp, Xs)
-    Xc = Xs - mean
+    Xc, mean, var = prim.centre_columns(xp, Xs)
     return Xc, _Frame(mean=mean / scale if scale != 1.0 else mean, scale=scale), var
 
 

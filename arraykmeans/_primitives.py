@@ -300,7 +300,7 @@ def _assign_standard(
 # Distance blocks of about this size stay in a core's L2 cache.
 NUMPY_BLOCK_BYTES = 2**19
 NUMPY_MIN_ROWS = 256
-NUMPY_MAX_ROWS = 4096
+NUMPY_MAX_ROWS = 16384
 # Rows per sparse segment-sum product.
 NUMPY_GROUP_ROWS = 16384
 
@@ -351,8 +351,10 @@ def _sparse_segment_sum(
     except ImportError:
         return None
     m = values.shape[0]
+    # int32 indices: SciPy would otherwise convert them on every call.
     onehot = scipy.sparse.csc_matrix(
-        (weights, ids, np.arange(m + 1, dtype=np.int64)), shape=(k, m)
+        (weights, ids.astype(np.int32, copy=False), np.arange(m + 1, dtype=np.int32)),
+        shape=(k, m),
     )
     return onehot @ values
 
@@ -366,7 +368,13 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     rows = chunk_rows(np, n, dtype.itemsize * (k + 2 * d) + 16, cache_rows=rows)
     neg2_ct = (centers * -2).T
     c_norms = row_sq_norms(np, centers)
-    labels = np.empty(n, dtype=np.intp)
+    # With many centres per feature, a column of ones appended to the rows and
+    # the centre norms appended to the product's right-hand side let BLAS add
+    # the norms: one pass over the distance block less, for a copy of the rows.
+    augment = k >= 2 * d
+    if augment:
+        rhs = np.concatenate([neg2_ct, c_norms[None, :]], axis=0)
+    labels = np.empty(n, dtype=np.int32)
     threading = _numpy_threading() if n > rows else None
     n_workers = min(-(-n // rows), _cpu_threads()) if threading else 1
     # Each worker takes one contiguous share of the rows; sums are formed per group
@@ -384,15 +392,28 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
 
     def work(worker: int):
         block = np.empty((rows, k), dtype=dtype)
+        if augment:
+            padded = np.empty((rows, d + 1), dtype=dtype)
+            padded[:, d] = 1
         sums = np.zeros((k, d), dtype=acc_dtype) if accumulate else None
         for g0 in range(bounds[worker], bounds[worker + 1], group_rows):
             g1 = min(g0 + group_rows, bounds[worker + 1])
             for c0 in range(g0, g1, rows):
                 sl = slice(c0, min(c0 + rows, g1))
-                Xc = framed(sl)
-                dist = block[: Xc.shape[0]]
-                np.matmul(Xc, neg2_ct, out=dist)
-                dist += c_norms
+                m = sl.stop - sl.start
+                dist = block[:m]
+                if augment:
+                    lhs = padded[:m]
+                    if offset is None:
+                        lhs[:, :d] = X[sl]
+                    else:
+                        np.subtract(X[sl], offset, out=lhs[:, :d])
+                    if scale != 1.0:
+                        lhs[:, :d] *= scale
+                    np.matmul(lhs, rhs, out=dist)
+                else:
+                    np.matmul(framed(sl), neg2_ct, out=dist)
+                    dist += c_norms
                 labels[sl] = dist.argmin(axis=1)
             if accumulate:
                 group = slice(g0, g1)
@@ -455,7 +476,12 @@ def weighted_inertia(
         sq = sq_distances_to_assigned(xp, X, centers, labels, dtype=acc)
         return float(sq @ xp.astype(sample_weight, acc, copy=False))
     n, d = X.shape
-    rows = chunk_rows(np, n, 2 * d * X.dtype.itemsize + 16, cache_rows=NUMPY_GROUP_ROWS)
+    rows = chunk_rows(
+        np,
+        n,
+        2 * d * X.dtype.itemsize + 16,
+        cache_rows=max(MIN_CHUNK_ROWS, 2**20 // (X.dtype.itemsize * d)),
+    )
     total = 0.0
     for sl in iter_chunks(n, rows):
         diff = X[sl] - centers[labels[sl]]
@@ -466,26 +492,50 @@ def weighted_inertia(
     return total
 
 
-def column_mean_var(xp: ModuleType, X: Array) -> tuple[Array, Array]:
-    """Per-feature mean (in X's dtype) and variance (accumulation dtype).
+def centre_columns(xp: ModuleType, X: Array) -> tuple[Array, Array, Array]:
+    """``(X - mean, mean, variance)`` per feature; X itself is not modified.
 
-    Accumulated in float64 where the device has it, without a widened copy of X:
-    NumPy widens internally (``dtype=``), other libraries one chunk at a time.
-    float64 data take the library's own ``mean``/``var``, bit-identical to
-    scikit-learn's on NumPy.
+    The mean has X's dtype (it is subtracted in it); the variance, used for the
+    relative tolerance, is in the accumulation dtype. float64 data take the
+    library's own ``mean``/``var`` (bit-identical to scikit-learn's on NumPy).
+    float32 data are summed one cache-sized chunk at a time into float64
+    totals: no widened copy of X and no n×d temporary beyond the result.
     """
     acc = accumulation_dtype(xp, X.dtype, _dev(X))
     if X.dtype == acc:
-        return xp.mean(X, axis=0), xp.var(X, axis=0)
+        mean = xp.mean(X, axis=0)
+        return X - mean, mean, xp.var(X, axis=0)
     if is_numpy_namespace(xp):
-        mean = np.mean(X, axis=0, dtype=acc)
-        return mean.astype(X.dtype), np.var(X, axis=0, dtype=acc)
+        return _centre_columns_numpy(X, acc)
     n, d = X.shape
     rows = chunk_rows(xp, n, 2 * d * _itemsize(acc))
     chunks = list(iter_chunks(n, rows))
     mean = sum(xp.sum(xp.astype(X[sl, ...], acc), axis=0) for sl in chunks) / n
-    sq = sum(xp.sum((xp.astype(X[sl, ...], acc) - mean) ** 2, axis=0) for sl in chunks)
-    return xp.astype(mean, X.dtype), sq / n
+    mean = xp.astype(mean, X.dtype)
+    Xc = X - mean
+    # Xc's column means are zero up to rounding; subtracting their square
+    # removes what rounding left.
+    s1 = sum(xp.sum(xp.astype(Xc[sl, ...], acc), axis=0) for sl in chunks) / n
+    s2 = sum(xp.sum(xp.astype(Xc[sl, ...], acc) ** 2, axis=0) for sl in chunks) / n
+    return Xc, mean, s2 - s1 * s1
+
+
+def _centre_columns_numpy(X: np.ndarray, acc: Any):
+    n, d = X.shape
+    rows = max(MIN_CHUNK_ROWS, 2**20 // (X.dtype.itemsize * d))
+    total = np.zeros(d, dtype=acc)
+    for sl in iter_chunks(n, rows):
+        total += np.add.reduce(X[sl], axis=0)
+    mean = (total / n).astype(X.dtype)
+    Xc = np.empty(X.shape, dtype=X.dtype)
+    s1 = np.zeros(d, dtype=acc)
+    s2 = np.zeros(d, dtype=acc)
+    for sl in iter_chunks(n, rows):
+        chunk = np.subtract(X[sl], mean, out=Xc[sl])
+        s1 += np.add.reduce(chunk, axis=0)
+        s2 += np.einsum("ij,ij->j", chunk, chunk)
+    s1 /= n
+    return Xc, mean, s2 / n - s1 * s1
 
 
 def max_abs(xp: ModuleType, X: Array) -> float:
