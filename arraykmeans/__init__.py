@@ -6,6 +6,7 @@ caller's library, on the caller's device, in the caller's dtype. The API is
 scikit-learn's: ``KMeans``, ``k_means`` and ``kmeans_plusplus``.
 """
 
+from ._batched import BatchedKMeans, batch_seeds, batched_k_means
 from ._config import config_context, get_config, set_config
 from ._exceptions import ArrayMismatchError, ConvergenceWarning, NotFittedError
 from ._kmeans import KMeans, k_means, kmeans_plusplus
@@ -14,10 +15,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArrayMismatchError",
+    "BatchedKMeans",
     "ConvergenceWarning",
     "KMeans",
     "NotFittedError",
     "__version__",
+    "batch_seeds",
+    "batched_k_means",
     "config_context",
     "get_config",
     "k_means",

@@ -68,7 +68,52 @@ def _prepare(xp: ModuleType, X: Array) -> tuple[Array, _Frame, Array]:
     return Xc, _Frame(mean=mean / scale if scale != 1.0 else mean, scale=scale), var
 
 
-class KMeans:
+class _ParamsProtocol:
+    """scikit-learn's parameter protocol: ``get_params``, ``set_params``, ``repr``.
+
+    Parameters are the keyword arguments of ``__init__``, stored unchanged.
+    """
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return sorted(p for p in sig.parameters if p != "self")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Parameters of this estimator, as scikit-learn's ``get_params``."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: Any) -> _ParamsProtocol:
+        """Set parameters, as scikit-learn's ``set_params``; returns self."""
+        valid = self._get_param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(
+                    f"Invalid parameter {key!r} for estimator {self!r}. "
+                    f"Valid parameters are: {valid!r}."
+                )
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(type(self).__init__).parameters.items()
+            if name != "self"
+        }
+        changed = []
+        for name in defaults:
+            value = getattr(self, name)
+            default = defaults[name]
+            same = value is default or (
+                type(value) is type(default) and _safe_equal(value, default)
+            )
+            if not same:
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+
+class KMeans(_ParamsProtocol):
     """K-Means clustering on any Array API array (NumPy, CuPy, ...).
 
     A drop-in for :class:`sklearn.cluster.KMeans`: same parameters, attributes
@@ -173,46 +218,6 @@ class KMeans:
         self.copy_x = copy_x
         self.algorithm = algorithm
 
-    # ------------------------------------------------------------ parameters
-
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return sorted(p for p in sig.parameters if p != "self")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Parameters of this estimator, as scikit-learn's ``get_params``."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params: Any) -> KMeans:
-        """Set parameters, as scikit-learn's ``set_params``; returns self."""
-        valid = self._get_param_names()
-        for key, value in params.items():
-            if key not in valid:
-                raise ValueError(
-                    f"Invalid parameter {key!r} for estimator {self!r}. "
-                    f"Valid parameters are: {valid!r}."
-                )
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = {
-            name: p.default
-            for name, p in inspect.signature(type(self).__init__).parameters.items()
-            if name != "self"
-        }
-        changed = []
-        for name in defaults:
-            value = getattr(self, name)
-            default = defaults[name]
-            same = value is default or (
-                type(value) is type(default) and _safe_equal(value, default)
-            )
-            if not same:
-                changed.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(changed)})"
-
     def __sklearn_tags__(self) -> Any:
         from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
@@ -257,7 +262,7 @@ class KMeans:
         self : KMeans
         """
         val.check_params(type(self).__name__, self.get_params())
-        X, xp = val.check_array(X, estimator_name=type(self).__name__)
+        X, xp, result_dtype = val.check_array(X, estimator_name=type(self).__name__)
         n, d = X.shape
         k = self.n_clusters
         if n < k:
@@ -318,7 +323,9 @@ class KMeans:
                 f"n_clusters ({k}). Possibly due to duplicate points in X.",
                 ConvergenceWarning,
             )
-        self.cluster_centers_ = frame.undo(xp, best.centers)
+        self.cluster_centers_ = xp.astype(
+            frame.undo(xp, best.centers), result_dtype, copy=False
+        )
         self.labels_ = labels
         self.inertia_ = float(best.inertia) * inertia_scale
         self.n_iter_ = int(best.n_iter)
@@ -349,7 +356,7 @@ class KMeans:
 
     def _check_test_data(self, X: Any, method: str) -> tuple[Array, ModuleType]:
         self._check_fitted()
-        X, xp = val.check_array(X, estimator_name=type(self).__name__)
+        X, xp, _ = val.check_array(X, estimator_name=type(self).__name__)
         model_xp = array_namespace(self.cluster_centers_)
         where = f"{type(self).__name__}.{method}()"
         if xp is not model_xp:
@@ -369,8 +376,8 @@ class KMeans:
                 f"X has {X.shape[1]} features, but {type(self).__name__} is "
                 f"expecting {self.n_features_in_} features as input."
             )
-        if X.dtype != self.cluster_centers_.dtype:
-            X = xp.astype(X, self.cluster_centers_.dtype)
+        if X.dtype != self._fit_centers.dtype:
+            X = xp.astype(X, self._fit_centers.dtype)
         return X, xp
 
     def _labels(self, X: Array, xp: ModuleType) -> Array:
@@ -417,7 +424,11 @@ class KMeans:
             )
             sq = xp.maximum(sq + c_norms[None, :], xp.zeros_like(sq))
             parts.append(
-                xp.astype(xp.sqrt(sq) * (1.0 / frame.scale), X.dtype, copy=False)
+                xp.astype(
+                    xp.sqrt(sq) * (1.0 / frame.scale),
+                    self.cluster_centers_.dtype,
+                    copy=False,
+                )
             )
         return parts[0] if len(parts) == 1 else xp.concat(parts)
 
@@ -572,7 +583,7 @@ def kmeans_plusplus(
         "kmeans_plusplus", "n_local_trials", n_local_trials, 1, allow_none=True
     )
     val.check_random_state_param("kmeans_plusplus", random_state)
-    X, xp = val.check_array(X, estimator_name="kmeans_plusplus")
+    X, xp, result_dtype = val.check_array(X, estimator_name="kmeans_plusplus")
     sample_weight = val.check_sample_weight(xp, X, sample_weight)
     n = X.shape[0]
     if n < n_clusters:
@@ -605,7 +616,7 @@ def kmeans_plusplus(
         x_squared_norms=norms,
         n_local_trials=n_local_trials,
     )
-    return centers, xp.astype(indices, xp.int64)
+    return xp.astype(centers, result_dtype, copy=False), xp.astype(indices, xp.int64)
 
 
 __all__ = ["KMeans", "k_means", "kmeans_plusplus"]

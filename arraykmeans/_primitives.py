@@ -573,6 +573,230 @@ def is_same_clustering(xp: ModuleType, labels1: Array, labels2: Array) -> bool:
     return bool(xp.all(consistent))
 
 
+# ----------------------------------------------------------------- batched problems
+#
+# The same operations for a stack of independent problems, X of shape
+# (B, n, d) and centres (B, k, d): batched products, per-problem argmin and
+# per-problem segment sums, chunked over problems (and rows) from the
+# working-memory budget. No loop over problems runs in Python except where a
+# fast path says so.
+
+
+def iter_problem_chunks(
+    xp: ModuleType, n_problems: int, n_rows: int, bytes_per_row: int
+) -> Iterator[tuple[slice, slice]]:
+    """(problems, rows) slices whose temporaries fit the working-memory budget."""
+    budget = working_memory_bytes()
+    per_problem = max(1, n_rows * bytes_per_row)
+    problems = max(1, min(n_problems, budget // per_problem))
+    rows = (
+        n_rows
+        if problems > 1 or per_problem <= budget
+        else chunk_rows(xp, n_rows, bytes_per_row)
+    )
+    for p in iter_chunks(n_problems, problems):
+        for r in iter_chunks(n_rows, rows):
+            yield p, r
+
+
+def assign_batched(
+    xp: ModuleType,
+    X: Array,
+    centers: Array,
+    *,
+    sample_weight: Array | None = None,
+    accumulate: bool = False,
+    acc_dtype: Any = None,
+    offset: Array | None = None,
+    scale: float = 1.0,
+) -> Assignment:
+    """:func:`assign_chunked` for a stack of problems.
+
+    Parameters
+    ----------
+    X : array of shape (B, n, d)
+    centers : array of shape (B, k, d)
+    sample_weight : array of shape (B, n), optional
+    offset : array of shape (B, 1, d), optional
+        Rows are used as ``(x - offset) * scale``.
+
+    Returns
+    -------
+    Assignment
+        ``labels`` (B, n), ``sums`` (B, k, d) and ``weights`` (B, k).
+    """
+    B, n, d = X.shape
+    k = centers.shape[1]
+    if acc_dtype is None:
+        acc_dtype = accumulation_dtype(xp, X.dtype, _dev(X))
+    if is_numpy_namespace(xp):
+        return _assign_batched_numpy(
+            X, centers, sample_weight, accumulate, acc_dtype, offset, scale
+        )
+    device = _dev(X)
+    neg2_ct = xp.permute_dims(centers * -2, (0, 2, 1))
+    c_norms = xp.sum(centers * centers, axis=2)
+    ids = xp.arange(k, device=device)
+    sums = weights = None
+    if accumulate:
+        sums = xp.zeros((B, k, d), dtype=acc_dtype, device=device)
+        weights = xp.zeros((B, k), dtype=acc_dtype, device=device)
+    label_rows: list[list[Array]] = []
+    itemsize = _itemsize(X.dtype)
+    for p, r in iter_problem_chunks(xp, B, n, itemsize * (2 * k + d) + 16):
+        if r.start == 0:
+            label_rows.append([])
+        Xc = X[p, r, :]
+        if offset is not None:
+            Xc = Xc - offset[p, ...]
+        if scale != 1.0:
+            Xc = Xc * scale
+        dist = Xc @ neg2_ct[p, ...] + c_norms[p, None, :]
+        labels = xp.argmin(dist, axis=2)
+        label_rows[-1].append(labels)
+        if accumulate:
+            w = sample_weight[p, r]
+            onehot = xp.astype(labels[:, :, None] == ids, X.dtype)
+            part = xp.permute_dims(onehot, (0, 2, 1)) @ (Xc * w[:, :, None])
+            sums[p, ...] = sums[p, ...] + xp.astype(part, acc_dtype, copy=False)
+            weights[p, ...] = weights[p, ...] + xp.sum(
+                xp.astype(onehot * w[:, :, None], acc_dtype, copy=False), axis=1
+            )
+    parts = [row[0] if len(row) == 1 else xp.concat(row, axis=1) for row in label_rows]
+    labels = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+    return Assignment(labels=labels, sums=sums, weights=weights)
+
+
+def _assign_batched_numpy(
+    X, centers, sample_weight, accumulate, acc_dtype, offset, scale
+):
+    # Batched BLAS products per chunk of problems; the sums of all problems at
+    # once with one sparse product over global segment ids (problem * k + label).
+    B, n, d = X.shape
+    k = centers.shape[1]
+    neg2_ct = np.transpose(centers * -2, (0, 2, 1))
+    c_norms = np.einsum("bkd,bkd->bk", centers, centers)
+    labels = np.empty((B, n), dtype=np.int32)
+    for p, r in iter_problem_chunks(np, B, n, X.dtype.itemsize * (k + d) + 16):
+        Xc = X[p, r]
+        if offset is not None:
+            Xc = Xc - offset[p]
+        if scale != 1.0:
+            Xc = Xc * scale
+        dist = np.matmul(Xc, neg2_ct[p])
+        dist += c_norms[p, None, :]
+        labels[p, r] = dist.argmin(axis=2)
+    if not accumulate:
+        return Assignment(labels=labels, sums=None, weights=None)
+    if offset is not None or scale != 1.0:
+        raise ValueError("accumulate=True expects data already in the centres' frame")
+    ids = (labels + (np.arange(B, dtype=np.int32) * k)[:, None]).reshape(-1)
+    w = sample_weight.reshape(-1)
+    rows = X.reshape(B * n, d)
+    sums = _sparse_segment_sum(rows, ids, w, B * k)
+    if sums is None:
+        sums = _segment_sum_numpy(rows * w[:, None], ids, B * k, acc_dtype)
+    sums = np.asarray(sums, dtype=acc_dtype).reshape(B, k, d)
+    weights = (
+        np.bincount(ids, weights=w, minlength=B * k).astype(acc_dtype).reshape(B, k)
+    )
+    return Assignment(labels=labels, sums=sums, weights=weights)
+
+
+def count_sorted(xp: ModuleType, rows: Array, values: Array, *, side: str) -> Array:
+    """Batched ``searchsorted``: for each row of ``rows`` (sorted ascending), how
+    many entries are ``< values`` (``side='left'``) or ``<= values``
+    (``side='right'``).
+
+    Parameters
+    ----------
+    rows : array of shape (B, n)
+    values : array of shape (B, m)
+
+    Returns
+    -------
+    counts : integer array of shape (B, m), equal to ``searchsorted(rows[b],
+        values[b], side=side)`` for every b.
+    """
+    B, n = rows.shape
+    if is_numpy_namespace(xp):
+        # NumPy has no batched searchsorted; B binary searches, O(m log n) each,
+        # beat the O(n m) comparisons below whenever n is more than tiny.
+        out = np.empty(values.shape, dtype=np.intp)
+        for b in range(B):
+            out[b] = np.searchsorted(rows[b], values[b], side=side)
+        return out
+    m = values.shape[1]
+    total = xp.zeros((B, m), dtype=xp.int64, device=_dev(rows))
+    for p, r in iter_problem_chunks(xp, B, n, 2 * m):
+        block = rows[p, r, None]
+        if side == "left":
+            hits = block < values[p, None, :]
+        else:
+            hits = block <= values[p, None, :]
+        total[p, ...] = total[p, ...] + xp.sum(xp.astype(hits, xp.int64), axis=1)
+    return total
+
+
+def largest_indices_batched(xp: ModuleType, values: Array, counts: np.ndarray) -> Array:
+    """For each row b, the indices of its ``counts[b]`` largest values, largest first.
+
+    Negative values mark padding rows, which are never selected. Returns an
+    array of shape (B, max(counts)); entries past ``counts[b]`` are
+    unspecified. On NumPy each row uses the same selection as
+    :func:`largest_indices` (only rows with a positive count are searched), so a
+    problem relocates its empty clusters exactly as a single fit does.
+    """
+    width = int(counts.max())
+    if is_numpy_namespace(xp):
+        out = np.zeros((values.shape[0], width), dtype=np.intp)
+        for b in np.flatnonzero(counts):
+            # Searched among the non-padding rows only, as a fit on those rows.
+            rows = np.flatnonzero(values[b] >= 0)
+            out[b, : counts[b]] = rows[
+                largest_indices(np, values[b, rows], int(counts[b]))
+            ]
+        return out
+    return xp.argsort(values, axis=1, descending=True, stable=True)[:, :width]
+
+
+def same_clustering_batched(xp: ModuleType, labels1: Array, labels2: Array) -> Array:
+    """Per problem, :func:`is_same_clustering` of two (B, n) label arrays → (B,) bool."""
+    order = xp.argsort(labels1, axis=1, stable=True)
+    a = xp.take_along_axis(labels1, order, axis=1)
+    b = xp.take_along_axis(labels2, order, axis=1)
+    consistent = (a[:, 1:] != a[:, :-1]) | (b[:, 1:] == b[:, :-1])
+    return xp.all(consistent, axis=1)
+
+
+def gather_rows(xp: ModuleType, X: Array, indices: Array) -> Array:
+    """``X[b, indices[b, j], :]`` for every b, j: (B, m, d) from (B, n, d), (B, m)."""
+    B, m = indices.shape
+    d = X.shape[2]
+    idx = xp.broadcast_to(indices[:, :, None], (B, m, d))
+    return xp.take_along_axis(X, idx, axis=1)
+
+
+def weighted_inertia_batched(
+    xp: ModuleType, X: Array, sample_weight: Array, centers: Array, labels: Array
+) -> Array:
+    """Per problem ``sum_i w_i ‖x_i − c_{labels_i}‖²`` → (B,), accumulation dtype.
+
+    Rows with a negative label (padding) count as weight zero.
+    """
+    B, n, d = X.shape
+    acc = accumulation_dtype(xp, X.dtype, _dev(X))
+    total = xp.zeros((B,), dtype=acc, device=_dev(X))
+    for p, r in iter_problem_chunks(xp, B, n, 3 * d * _itemsize(X.dtype) + 16):
+        lab = labels[p, r]
+        assigned = gather_rows(xp, centers[p, ...], xp.where(lab < 0, 0, lab))
+        diff = X[p, r, :] - assigned
+        sq = xp.astype(xp.sum(diff * diff, axis=2), acc, copy=False)
+        w = xp.astype(xp.where(lab < 0, 0, sample_weight[p, r]), acc, copy=False)
+        total[p] = total[p] + xp.sum(sq * w, axis=1)
+    return total
+
+
 # ------------------------------------------------------------------------- helpers
 
 

@@ -49,12 +49,20 @@ def check_array(
     name: str = "X",
     estimator_name: str = "KMeans",
     min_samples: int = 1,
-) -> tuple[Array, ModuleType]:
-    """Validate a 2-D data array and give it a floating dtype.
+    batched: bool = False,
+) -> tuple[Array, ModuleType, Any]:
+    """Validate a data array and give it a floating dtype to compute in.
 
-    float32 and float64 arrays keep their dtype; integer, boolean and other
-    real dtypes become float64 (float32 on devices without float64). Complex and
-    non-numeric data, wrong dimensions, empty arrays and non-finite values raise.
+    float32 and float64 arrays are used as they are; half-precision floats
+    (float16, bfloat16) are computed in float32; integer and boolean data in
+    float64 (float32 on devices without float64). Complex and non-numeric
+    data, wrong dimensions, empty arrays and non-finite values raise.
+
+    Parameters
+    ----------
+    batched : bool
+        Expect a stack of problems, shape (n_problems, n_samples, n_features),
+        instead of one (n_samples, n_features) array.
 
     Returns
     -------
@@ -62,6 +70,9 @@ def check_array(
         The input itself when no conversion was needed (never modified), else a
         new array in the same namespace and on the same device.
     xp : namespace
+    result_dtype : dtype
+        The dtype results are given back in: the input's floating dtype, or the
+        computing dtype for non-floating input.
     """
     if _is_sparse(X):
         raise TypeError(
@@ -77,6 +88,54 @@ def check_array(
                 f"{name} must contain numbers; could not convert it: {exc}"
             ) from exc
         xp = array_namespace(X)
+    _check_ndim(X, name, estimator_name, batched)
+    dtype = X.dtype
+    if xp.isdtype(dtype, "complex floating"):
+        raise ValueError(f"Complex data not supported: {name} has dtype {dtype}.")
+    if not xp.isdtype(dtype, ("real floating", "integral", "bool")):
+        raise TypeError(f"{name} must have a numeric dtype, got {dtype}.")
+    *batch, n, d = X.shape
+    if batch and batch[0] < 1:
+        raise ValueError(
+            f"Found array with 0 problem(s) (shape={tuple(X.shape)}) while a "
+            f"minimum of 1 is required by {estimator_name}."
+        )
+    if n < min_samples:
+        raise ValueError(
+            f"Found array with {n} sample(s) (shape={tuple(X.shape)}) while a "
+            f"minimum of {min_samples} is required by {estimator_name}."
+        )
+    if d < 1:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a "
+            f"minimum of 1 is required by {estimator_name}."
+        )
+    if dtype in (xp.float32, xp.float64):
+        check_finite(xp, X, name)
+        return X, xp, dtype
+    if xp.isdtype(dtype, "real floating"):
+        # Half precision: distances and sums are formed in float32.
+        X = xp.astype(X, xp.float32)
+        check_finite(xp, X, name)
+        return X, xp, dtype
+    target = xp.float64 if prim.has_float64(xp, device(X)) else xp.float32
+    return xp.astype(X, target), xp, target
+
+
+def _check_ndim(X: Array, name: str, estimator_name: str, batched: bool) -> None:
+    if batched:
+        if X.ndim == 2:
+            raise ValueError(
+                f"Expected a 3D array of shape (n_problems, n_samples, n_features), "
+                f"got a 2D {name} of shape {tuple(X.shape)}: for a single problem "
+                "use arraykmeans.KMeans, or add a leading axis (X[None])."
+            )
+        if X.ndim != 3:
+            raise ValueError(
+                f"Found array with dim {X.ndim}. {estimator_name} expected a 3D "
+                f"{name} of shape (n_problems, n_samples, n_features)."
+            )
+        return
     if X.ndim == 0:
         raise ValueError(
             f"Expected 2D array, got scalar array instead:\n{name}={X!r}.\n"
@@ -92,30 +151,9 @@ def check_array(
     if X.ndim > 2:
         raise ValueError(
             f"Found array with dim {X.ndim}. {estimator_name} expected <= 2 "
-            f"(expected a 2D {name} of shape (n_samples, n_features))."
+            f"(expected a 2D {name} of shape (n_samples, n_features)); for a stack "
+            "of problems use arraykmeans.BatchedKMeans."
         )
-    dtype = X.dtype
-    if xp.isdtype(dtype, "complex floating"):
-        raise ValueError(f"Complex data not supported: {name} has dtype {dtype}.")
-    if not xp.isdtype(dtype, ("real floating", "integral", "bool")):
-        raise TypeError(f"{name} must have a numeric dtype, got {dtype}.")
-    n, d = X.shape
-    if n < min_samples:
-        raise ValueError(
-            f"Found array with {n} sample(s) (shape={tuple(X.shape)}) while a "
-            f"minimum of {min_samples} is required by {estimator_name}."
-        )
-    if d < 1:
-        raise ValueError(
-            f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a "
-            f"minimum of 1 is required by {estimator_name}."
-        )
-    if dtype not in (xp.float32, xp.float64):
-        target = xp.float64 if prim.has_float64(xp, device(X)) else xp.float32
-        X = xp.astype(X, target)
-    else:
-        check_finite(xp, X, name)
-    return X, xp
 
 
 def check_finite(xp: ModuleType, X: Array, name: str) -> None:

@@ -1,0 +1,504 @@
+"""Public API for many independent K-means problems solved in one call.
+
+``batched_k_means`` and ``BatchedKMeans`` take a stack ``X`` of shape
+(n_problems, n_samples, n_features) and cluster every problem on its own, with
+batched array operations (batched matrix products, per-problem argmin and
+segment sums): one call instead of a Python loop of fits. Problem ``b`` gives
+what ``KMeans(random_state=seeds[b])`` gives on its rows, where ``seeds`` is
+:func:`batch_seeds` of the batch's ``random_state``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace, device
+
+from . import _batched_lloyd as blloyd
+from . import _primitives as prim
+from . import _validation as val
+from ._exceptions import ArrayMismatchError, NotFittedError, compatible
+from ._kmeans import _SCALE_EXP, _ParamsProtocol
+
+Array = Any
+
+
+def batch_seeds(random_state: Any, n_problems: int) -> np.ndarray:
+    """The seed of every problem of a batch, as scikit-learn-style integer seeds.
+
+    Problem ``b`` of a batched fit draws its random numbers from
+    ``numpy.random.RandomState(batch_seeds(random_state, B)[b])``, so
+    ``KMeans(random_state=int(seeds[b]))`` reproduces it alone.
+
+    Parameters
+    ----------
+    random_state : None, int, RandomState instance or sequence of ints
+        - an int ``s``: ``numpy.random.SeedSequence(s).spawn(n_problems)``, each
+          child giving one 32-bit seed (independent streams, reproducible);
+        - None: the same from fresh operating-system entropy;
+        - a ``RandomState``: four 32-bit words drawn from it seed the
+          ``SeedSequence`` (the instance is advanced);
+        - a sequence of ``n_problems`` ints in ``[0, 2**32)``: used as they are.
+    n_problems : int
+
+    Returns
+    -------
+    seeds : uint32 ndarray of shape (n_problems,)
+    """
+    if isinstance(random_state, np.random.RandomState):
+        entropy = random_state.randint(0, 2**32, size=4, dtype=np.uint64)
+        sequence = np.random.SeedSequence([int(e) for e in entropy])
+    elif random_state is None or (
+        isinstance(random_state, numbers.Integral)
+        and not isinstance(random_state, bool)
+    ):
+        if random_state is not None and random_state < 0:
+            raise ValueError(f"random_state must be non-negative, got {random_state}.")
+        sequence = np.random.SeedSequence(random_state)
+    elif (
+        isinstance(random_state, Sequence)
+        and not isinstance(random_state, (str, bytes))
+    ) or (isinstance(random_state, np.ndarray) and random_state.ndim == 1):
+        seeds = np.asarray(random_state)
+        if seeds.shape != (n_problems,) or seeds.dtype.kind not in "iu":
+            raise ValueError(
+                f"random_state as a sequence must hold one int seed per problem "
+                f"({n_problems}), got {random_state!r}."
+            )
+        if (seeds < 0).any() or (seeds >= 2**32).any():
+            raise ValueError("random_state seeds must lie in [0, 2**32).")
+        return seeds.astype(np.uint32)
+    else:
+        raise ValueError(
+            f"{random_state!r} cannot be used to seed a batch: pass None, an int, a "
+            "RandomState or one int per problem."
+        )
+    return np.asarray(
+        [child.generate_state(1)[0] for child in sequence.spawn(n_problems)],
+        dtype=np.uint32,
+    )
+
+
+def _check_batch_params(owner: str, params: dict[str, Any]) -> None:
+    val.check_int(owner, "n_clusters", params["n_clusters"], 1)
+    init = params["init"]
+    if isinstance(init, str):
+        if init not in ("k-means++", "random"):
+            raise val._param_error(
+                owner, "init", "a str among {'k-means++', 'random'} or an array", init
+            )
+    elif not val._is_arraylike(init):
+        raise val._param_error(
+            owner, "init", "a str among {'k-means++', 'random'} or an array", init
+        )
+    val.check_int(owner, "n_init", params["n_init"], 1)
+    val.check_int(owner, "max_iter", params["max_iter"], 1)
+    tol = params["tol"]
+    if (
+        not isinstance(tol, numbers.Real)
+        or isinstance(tol, bool)
+        or not (0 <= tol < float("inf"))
+    ):
+        raise val._param_error(owner, "tol", "a float in the range [0.0, inf)", tol)
+
+
+def _check_weights(xp: ModuleType, X: Array, sample_weight: Any, mask: Any) -> Array:
+    """(B, n) weights in X's dtype; padding (mask False) gets weight 0."""
+    B, n, _ = X.shape
+    dev = device(X)
+    if sample_weight is None:
+        w = xp.ones((B, n), dtype=X.dtype, device=dev)
+    elif isinstance(sample_weight, numbers.Number) and not isinstance(
+        sample_weight, bool
+    ):
+        w = xp.full((B, n), float(sample_weight), dtype=X.dtype, device=dev)
+    else:
+        w = val.same_namespace(xp, X, sample_weight, "sample_weight")
+        if tuple(w.shape) != (B, n):
+            raise ValueError(
+                f"sample_weight.shape == {tuple(w.shape)}, expected {(B, n)} (one "
+                "weight per row of every problem)."
+            )
+        if not xp.isdtype(w.dtype, ("real floating", "integral", "bool")):
+            raise TypeError(f"sample_weight must be real numbers, got {w.dtype}.")
+        w = xp.astype(w, X.dtype)
+    val.check_finite(xp, w, "sample_weight")
+    if bool(xp.any(w < 0)):
+        raise ValueError("Negative values in data passed to sample_weight.")
+    if mask is not None:
+        m = val.same_namespace(xp, X, mask, "mask")
+        if tuple(m.shape) != (B, n):
+            raise ValueError(
+                f"mask.shape == {tuple(m.shape)}, expected {(B, n)} (one flag per row "
+                "of every problem)."
+            )
+        if m.dtype != xp.bool:
+            raise TypeError(f"mask must be a boolean array, got dtype {m.dtype}.")
+        w = xp.where(m, w, xp.zeros_like(w))
+    return w
+
+
+def _check_enough_rows(xp: ModuleType, w: Array, n_clusters: int) -> None:
+    counts = prim.to_host(xp, xp.sum(xp.astype(w > 0, xp.int64), axis=1))
+    short = np.flatnonzero(counts < n_clusters)
+    if short.size:
+        b = int(short[0])
+        more = f" (and {short.size - 1} more problems)" if short.size > 1 else ""
+        raise ValueError(
+            f"Problem {b} has {int(counts[b])} rows with positive weight (rows that "
+            f"are not padding), fewer than n_clusters={n_clusters}{more}."
+        )
+
+
+def _centre_problems(
+    xp: ModuleType, X: Array, w: Array
+) -> tuple[Array, Array, float, Array]:
+    """Per problem, centre the non-padding rows; padding rows become zeros.
+
+    Returns ``(Xc, mean, scale, variance)``: ``Xc = (X - mean) * scale * valid``,
+    mean of shape (B, 1, d) in X's dtype, scale a power of two (see KMeans),
+    variance (B, d) in the accumulation dtype, all over non-padding rows.
+    """
+    acc = prim.accumulation_dtype(xp, X.dtype, device(X))
+    amax = prim.max_abs(xp, X)
+    scale = 1.0
+    if amax != 0 and not 2.0**-_SCALE_EXP <= amax <= 2.0**_SCALE_EXP:
+        scale = 2.0 ** -prim.ceil_log2(amax)
+    Xs = X * scale if scale != 1.0 else X
+    valid = xp.astype(w > 0, X.dtype)[:, :, None]
+    count = xp.sum(xp.astype(valid, acc), axis=1)  # (B, 1)
+    total = xp.sum(xp.astype(Xs * valid, acc, copy=False), axis=1)
+    mean = xp.astype(total / count, X.dtype)[:, None, :]
+    Xc = (Xs - mean) * valid
+    sq = xp.sum(xp.astype(Xc * Xc, acc, copy=False), axis=1)
+    var = sq / count
+    return Xc, mean, scale, var
+
+
+def _fit_batched(
+    X: Any,
+    n_clusters: int,
+    *,
+    sample_weight: Any,
+    mask: Any,
+    init: Any,
+    n_init: int,
+    max_iter: int,
+    tol: float,
+    random_state: Any,
+    owner: str,
+) -> dict[str, Any]:
+    X, xp, result_dtype = val.check_array(X, estimator_name=owner, batched=True)
+    B, _, d = X.shape
+    k = n_clusters
+    w = _check_weights(xp, X, sample_weight, mask)
+    _check_enough_rows(xp, w, k)
+    init_is_array = not isinstance(init, str)
+    if init_is_array:
+        init = _check_batched_init(xp, X, init, k)
+        if n_init != 1:
+            from ._exceptions import warn
+
+            warn(
+                "Explicit initial center position passed: performing only one init "
+                f"in {owner} instead of n_init={n_init}.",
+                RuntimeWarning,
+            )
+            n_init = 1
+    seeds = batch_seeds(random_state, B)
+    states = [np.random.RandomState(int(s)) for s in seeds]
+
+    Xc, mean, scale, var = _centre_problems(xp, X, w)
+    tols = xp.mean(var, axis=1) * tol
+    if init_is_array:
+        init = (init - mean) * scale
+
+    best = None
+    for _ in range(n_init):
+        if init_is_array:
+            centers = init
+        elif init == "k-means++":
+            centers = blloyd.kmeans_plusplus_batched(xp, Xc, k, w, states)
+        else:
+            centers = blloyd.random_init_batched(xp, Xc, k, w, states)
+        result = blloyd.lloyd_batched(xp, Xc, w, centers, max_iter=max_iter, tol=tols)
+        if best is None:
+            best = result
+            continue
+        better = (result.inertia < best.inertia) & ~prim.same_clustering_batched(
+            xp, result.labels, best.labels
+        )
+        best = blloyd.BatchedResult(
+            labels=xp.where(better[:, None], result.labels, best.labels),
+            inertia=xp.where(better, result.inertia, best.inertia),
+            centers=xp.where(better[:, None, None], result.centers, best.centers),
+            n_iter=xp.where(better, result.n_iter, best.n_iter),
+        )
+    inv = 1.0 / scale
+    centers = best.centers * inv if scale != 1.0 else best.centers
+    return {
+        "cluster_centers_": xp.astype(centers + mean, result_dtype, copy=False),
+        "labels_": xp.astype(best.labels, xp.int32),
+        "inertia_": best.inertia * (inv * inv),
+        "n_iter_": best.n_iter,
+        "seeds_": seeds,
+        "_mean": mean,
+        "_scale": scale,
+        "_fit_centers": best.centers,
+        "n_features_in_": d,
+    }
+
+
+def _check_batched_init(xp: ModuleType, X: Array, init: Any, k: int) -> Array:
+    B, _, d = X.shape
+    centers = val.same_namespace(xp, X, init, "init")
+    if centers.ndim == 2:
+        centers = xp.broadcast_to(centers[None, ...], (B, *centers.shape))
+    if centers.ndim != 3 or tuple(centers.shape) != (B, k, d):
+        raise ValueError(
+            f"The shape of the initial centers {tuple(centers.shape)} does not match "
+            f"(n_problems, n_clusters, n_features) = {(B, k, d)} (a (n_clusters, "
+            "n_features) array is used for every problem)."
+        )
+    centers = xp.astype(centers, X.dtype, copy=True)
+    val.check_finite(xp, centers, "init")
+    return centers
+
+
+def batched_k_means(
+    X: Any,
+    n_clusters: int,
+    *,
+    sample_weight: Any = None,
+    mask: Any = None,
+    init: Any = "k-means++",
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    random_state: Any = None,
+) -> tuple[Array, Array, Array, Array]:
+    """Cluster every problem of a stack; the function form of :class:`BatchedKMeans`.
+
+    Parameters
+    ----------
+    X : array of shape (n_problems, n_samples, n_features)
+        The problems, in any Array API library. Problems of different sizes are
+        padded to a common ``n_samples`` and the padding marked by ``mask`` or a
+        zero ``sample_weight``.
+    n_clusters : int
+        Clusters per problem.
+    sample_weight : array of shape (n_problems, n_samples) or scalar, optional
+        Non-negative weights. Rows of weight zero are padding.
+    mask : bool array of shape (n_problems, n_samples), optional
+        False marks padding rows.
+    init : {'k-means++', 'random'} or array, default='k-means++'
+        An array is (n_clusters, n_features) for every problem or
+        (n_problems, n_clusters, n_features).
+    n_init : int, default=1
+        Runs per problem; each problem keeps its run of lowest inertia.
+    max_iter : int, default=300
+    tol : float, default=1e-4
+        Relative to each problem's mean per-feature variance.
+    random_state : None, int, RandomState or sequence of ints
+        See :func:`batch_seeds`.
+
+    Returns
+    -------
+    centers : array of shape (n_problems, n_clusters, n_features)
+    labels : int32 array of shape (n_problems, n_samples)
+        -1 on padding rows.
+    inertia : array of shape (n_problems,)
+        Float64 where the device has it.
+    n_iter : integer array of shape (n_problems,)
+
+    Notes
+    -----
+    Padding rows take no part in the fit: not in the centring, the tolerance,
+    the initialisation, the relocation of empty clusters, the centres or the
+    inertia. Problem ``b`` gives what ``KMeans(n_clusters,
+    random_state=int(batch_seeds(random_state, B)[b]))`` gives on the rows of
+    ``X[b]`` that are not padding, up to floating-point rounding.
+
+    Half-precision input (float16, bfloat16) is computed in float32 and the
+    centres are returned in the input's dtype.
+    """
+    _check_batch_params(
+        "batched_k_means",
+        {
+            "n_clusters": n_clusters,
+            "init": init,
+            "n_init": n_init,
+            "max_iter": max_iter,
+            "tol": tol,
+        },
+    )
+    fit = _fit_batched(
+        X,
+        n_clusters,
+        sample_weight=sample_weight,
+        mask=mask,
+        init=init,
+        n_init=n_init,
+        max_iter=max_iter,
+        tol=tol,
+        random_state=random_state,
+        owner="batched_k_means",
+    )
+    return fit["cluster_centers_"], fit["labels_"], fit["inertia_"], fit["n_iter_"]
+
+
+class BatchedKMeans(_ParamsProtocol):
+    """K-Means on a stack of independent problems, in one call.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+    init : {'k-means++', 'random'} or array, default='k-means++'
+    n_init : int, default=1
+    max_iter : int, default=300
+    tol : float, default=1e-4
+    random_state : None, int, RandomState or sequence of ints
+        See :func:`batch_seeds`.
+
+    Attributes
+    ----------
+    cluster_centers_ : array of shape (n_problems, n_clusters, n_features)
+    labels_ : int32 array of shape (n_problems, n_samples), -1 on padding rows
+    inertia_ : array of shape (n_problems,)
+    n_iter_ : integer array of shape (n_problems,)
+    seeds_ : uint32 ndarray of shape (n_problems,)
+        The seed of every problem (see :func:`batch_seeds`).
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from arraykmeans import BatchedKMeans
+    >>> X = np.random.RandomState(0).randn(100, 500, 3)   # 100 problems
+    >>> bkm = BatchedKMeans(n_clusters=4, random_state=0).fit(X)
+    >>> bkm.cluster_centers_.shape, bkm.labels_.shape, bkm.inertia_.shape
+    ((100, 4, 3), (100, 500), (100,))
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        init: Any = "k-means++",
+        n_init: int = 1,
+        max_iter: int = 300,
+        tol: float = 1e-4,
+        random_state: Any = None,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    def fit(
+        self, X: Any, y: Any = None, sample_weight: Any = None, mask: Any = None
+    ) -> BatchedKMeans:
+        """Cluster every problem of X, shape (n_problems, n_samples, n_features).
+
+        ``sample_weight`` (n_problems, n_samples) and ``mask`` (bool, same shape)
+        mark padding rows by zero weight or False; see :func:`batched_k_means`.
+        """
+        _check_batch_params(type(self).__name__, self.get_params())
+        fit = _fit_batched(
+            X,
+            self.n_clusters,
+            sample_weight=sample_weight,
+            mask=mask,
+            init=self.init,
+            n_init=self.n_init,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            random_state=self.random_state,
+            owner=type(self).__name__,
+        )
+        for name, value in fit.items():
+            setattr(self, name, value)
+        return self
+
+    def fit_predict(
+        self, X: Any, y: Any = None, sample_weight: Any = None, mask: Any = None
+    ) -> Array:
+        """Fit, then return ``labels_``."""
+        return self.fit(X, sample_weight=sample_weight, mask=mask).labels_
+
+    def _check_test_data(self, X: Any, method: str) -> tuple[Array, ModuleType]:
+        if not hasattr(self, "cluster_centers_"):
+            raise compatible(NotFittedError)(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
+                "with appropriate arguments before using this estimator."
+            )
+        X, xp, _ = val.check_array(X, estimator_name=type(self).__name__, batched=True)
+        model_xp = array_namespace(self.cluster_centers_)
+        if xp is not model_xp or device(X) != device(self.cluster_centers_):
+            raise ArrayMismatchError(
+                f"Inputs passed to {type(self).__name__}.{method}() must use the same "
+                "namespace and device as those passed to fit()."
+            )
+        B, _, d = self.cluster_centers_.shape
+        if X.shape[0] != B:
+            raise ValueError(
+                f"X has {X.shape[0]} problems, but {type(self).__name__} was fitted "
+                f"on {B} problems."
+            )
+        if X.shape[2] != d:
+            raise ValueError(
+                f"X has {X.shape[2]} features, but {type(self).__name__} is "
+                f"expecting {d} features as input."
+            )
+        if X.dtype != self._fit_centers.dtype:
+            X = xp.astype(X, self._fit_centers.dtype)
+        return X, xp
+
+    def predict(self, X: Any, mask: Any = None) -> Array:
+        """Closest centre of every row of every problem: int32 (n_problems, n_samples).
+
+        Rows where ``mask`` is False get -1.
+        """
+        X, xp = self._check_test_data(X, "predict")
+        labels = prim.assign_batched(
+            xp, X, self._fit_centers, offset=self._mean, scale=self._scale
+        ).labels
+        labels = xp.astype(labels, xp.int32)
+        if mask is not None:
+            m = val.same_namespace(xp, X, mask, "mask")
+            if tuple(m.shape) != tuple(X.shape[:2]) or m.dtype != xp.bool:
+                raise ValueError(
+                    f"mask must be a boolean array of shape {tuple(X.shape[:2])}."
+                )
+            labels = xp.where(m, labels, xp.full_like(labels, -1))
+        return labels
+
+    def transform(self, X: Any) -> Array:
+        """Distances to every centre: (n_problems, n_samples, n_clusters)."""
+        X, xp = self._check_test_data(X, "transform")
+        acc = prim.accumulation_dtype(xp, X.dtype, device(X))
+        C = xp.astype(self._fit_centers, acc, copy=False)
+        c_norms = xp.sum(C * C, axis=2)
+        B, n, d = X.shape
+        k = C.shape[1]
+        parts = []
+        for p, r in prim.iter_problem_chunks(xp, B, n, 3 * (k + d) * 8):
+            Xa = xp.astype((X[p, r, :] - self._mean[p, ...]) * self._scale, acc)
+            sq = xp.sum(Xa * Xa, axis=2)[:, :, None] - 2 * (
+                Xa @ xp.permute_dims(C[p, ...], (0, 2, 1))
+            )
+            sq = xp.maximum(sq + c_norms[p, None, :], xp.zeros_like(sq))
+            parts.append((p, r, xp.sqrt(sq) * (1.0 / self._scale)))
+        out = xp.zeros((B, n, k), dtype=acc, device=device(X))
+        for p, r, part in parts:
+            out[p, r, :] = part
+        return xp.astype(out, self.cluster_centers_.dtype, copy=False)
+
+
+__all__ = ["BatchedKMeans", "batch_seeds", "batched_k_means"]

@@ -1,0 +1,293 @@
+"""Batched K-means: every problem of a stack as if fitted alone, in one call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close, assert_same_place
+
+import arraykmeans as ak
+
+B, N, D, K = 5, 240, 3, 4
+
+
+def _problems(seed: int = 0, n: int = N) -> np.ndarray:
+    rng = np.random.RandomState(seed)
+    centres = rng.uniform(-6, 6, size=(B, K, D))
+    labels = rng.randint(K, size=(B, n))
+    return np.take_along_axis(centres, labels[:, :, None], axis=1) + rng.randn(B, n, D)
+
+
+def _single(backend, X, b, seed, rows=None, weights=None, **kw):
+    """KMeans on problem b alone (optionally on its first ``rows`` rows)."""
+    rows = X.shape[1] if rows is None else rows
+    w = None if weights is None else backend.asarray(weights[b, :rows])
+    return ak.KMeans(K, random_state=int(seed), **kw).fit(
+        backend.asarray(X[b, :rows]), sample_weight=w
+    )
+
+
+def _check_problem(backend, single, centers, labels, inertia, n_iter, b, rows=None):
+    rows = labels.shape[1] if rows is None else rows
+    np.testing.assert_array_equal(labels[b, :rows], backend.to_numpy(single.labels_))
+    assert int(n_iter[b]) == single.n_iter_
+    np.testing.assert_allclose(
+        centers[b],
+        backend.to_numpy(single.cluster_centers_),
+        rtol=backend.rtol,
+        atol=1e-9 if backend.dtype_name == "float64" else 1e-4,
+    )
+    assert float(inertia[b]) == pytest.approx(single.inertia_, rel=backend.rtol)
+
+
+class TestSameAsSingleFits:
+    @pytest.mark.parametrize(
+        "kw",
+        [
+            {},
+            {"init": "random", "n_init": 3},
+            {"tol": 0.0, "max_iter": 3},
+            {"tol": 1e-2},
+        ],
+        ids=["k-means++", "random-n_init3", "max_iter3", "tol1e-2"],
+    )
+    def test_every_problem_equals_its_own_fit(self, backend, kw):
+        X = _problems().astype(backend.np_dtype)
+        out = ak.batched_k_means(backend.asarray(X), K, random_state=42, **kw)
+        centers, labels, inertia, n_iter = (backend.to_numpy(a) for a in out)
+        seeds = ak.batch_seeds(42, B)
+        for b in range(B):
+            _check_problem(
+                backend,
+                _single(backend, X, b, seeds[b], **kw),
+                centers,
+                labels,
+                inertia,
+                n_iter,
+                b,
+            )
+
+    def test_results_in_callers_namespace(self, backend):
+        X = backend.asarray(_problems())
+        centers, labels, inertia, n_iter = ak.batched_k_means(X, K, random_state=0)
+        for arr in (centers, labels, inertia, n_iter):
+            assert_same_place(backend, arr)
+        assert centers.dtype == backend.dtype
+        assert labels.dtype == backend.xp.int32
+        assert tuple(centers.shape) == (B, K, D)
+        assert tuple(labels.shape) == (B, N)
+        assert tuple(inertia.shape) == (B,)
+        assert tuple(n_iter.shape) == (B,)
+
+    def test_problems_converge_on_their_own(self, backend):
+        X = _problems(3).astype(backend.np_dtype)
+        X[0] *= 10  # very different scales still converge per problem
+        _, _, _, n_iter = ak.batched_k_means(backend.asarray(X), K, random_state=1)
+        n_iter = backend.to_numpy(n_iter)
+        assert (n_iter >= 1).all()
+        assert len(set(n_iter.tolist())) > 1, "expected different iteration counts"
+
+    def test_empty_cluster_relocation(self, backend):
+        X = _problems(4).astype(backend.np_dtype)
+        init = np.concatenate(
+            [X[:, :2, :], np.full((B, 2, D), 1e3, dtype=X.dtype)], axis=1
+        )
+        out = ak.batched_k_means(backend.asarray(X), K, init=backend.asarray(init))
+        centers, labels, inertia, n_iter = (backend.to_numpy(a) for a in out)
+        for b in range(B):
+            single = ak.KMeans(K, init=backend.asarray(init[b])).fit(
+                backend.asarray(X[b])
+            )
+            _check_problem(backend, single, centers, labels, inertia, n_iter, b)
+        assert np.abs(centers).max() < 100
+
+
+class TestRagged:
+    SIZES = (240, 150, 60, 239, 12)
+
+    def _mask(self):
+        return np.arange(N)[None, :] < np.asarray(self.SIZES)[:, None]
+
+    @pytest.mark.parametrize("how", ["mask", "zero-weight"])
+    def test_padding_never_counts(self, backend, how):
+        X = _problems(5).astype(backend.np_dtype)
+        mask = self._mask()
+        weights = np.random.RandomState(6).uniform(0.5, 2, size=(B, N))
+        weights = weights.astype(backend.np_dtype)
+        X_padded = np.where(mask[:, :, None], X, 1e4).astype(backend.np_dtype)
+        if how == "mask":
+            kwargs = {
+                "mask": backend.asarray(mask),
+                "sample_weight": backend.asarray(weights),
+            }
+        else:
+            kwargs = {"sample_weight": backend.asarray(np.where(mask, weights, 0))}
+        out = ak.batched_k_means(backend.asarray(X_padded), K, random_state=9, **kwargs)
+        centers, labels, inertia, n_iter = (backend.to_numpy(a) for a in out)
+        seeds = ak.batch_seeds(9, B)
+        for b, rows in enumerate(self.SIZES):
+            single = _single(backend, X, b, seeds[b], rows=rows, weights=weights)
+            _check_problem(backend, single, centers, labels, inertia, n_iter, b, rows)
+            assert (labels[b, rows:] == -1).all(), "padding rows are labelled -1"
+
+    def test_too_few_rows_names_the_problem(self, backend):
+        mask = self._mask()
+        mask[3, 2:] = False
+        with pytest.raises(ValueError, match=r"Problem 3 has 2 rows .* n_clusters=4"):
+            ak.batched_k_means(
+                backend.asarray(_problems()), K, mask=backend.asarray(mask)
+            )
+
+
+class TestSeeds:
+    def test_int_seed_is_reproducible_and_spawns_distinct_streams(self):
+        a, b = ak.batch_seeds(5, 100), ak.batch_seeds(5, 100)
+        np.testing.assert_array_equal(a, b)
+        assert len(set(a.tolist())) == 100
+        assert a.dtype == np.uint32
+        expected = [
+            c.generate_state(1)[0] for c in np.random.SeedSequence(5).spawn(100)
+        ]
+        np.testing.assert_array_equal(a, expected)
+
+    def test_sequence_is_used_as_is(self):
+        np.testing.assert_array_equal(ak.batch_seeds([3, 1, 2], 3), [3, 1, 2])
+        with pytest.raises(ValueError, match="one int seed per problem"):
+            ak.batch_seeds([1, 2], 3)
+
+    def test_random_state_instance_is_advanced(self):
+        rs = np.random.RandomState(0)
+        first = ak.batch_seeds(rs, 4)
+        second = ak.batch_seeds(rs, 4)
+        assert not np.array_equal(first, second)
+
+    def test_bad_seed(self):
+        with pytest.raises(ValueError, match="cannot be used to seed a batch"):
+            ak.batch_seeds("x", 2)
+
+
+class TestEstimator:
+    def test_fit_predict_transform(self, backend):
+        X = backend.asarray(_problems(7))
+        bkm = ak.BatchedKMeans(n_clusters=K, random_state=0).fit(X)
+        assert_same_place(backend, bkm.cluster_centers_)
+        np.testing.assert_array_equal(ak.batch_seeds(0, B), bkm.seeds_)
+        labels = bkm.predict(X)
+        assert labels.dtype == backend.xp.int32
+        np.testing.assert_array_equal(
+            backend.to_numpy(labels), backend.to_numpy(bkm.labels_)
+        )
+        dist = bkm.transform(X)
+        Xn = backend.to_numpy(X).astype(np.float64)
+        Cn = backend.to_numpy(bkm.cluster_centers_).astype(np.float64)
+        expected = np.sqrt(((Xn[:, :, None, :] - Cn[:, None, :, :]) ** 2).sum(-1))
+        assert_close(backend, dist, expected, rtol=backend.rtol, atol=1e-3)
+        fp = ak.BatchedKMeans(n_clusters=K, random_state=0).fit_predict(X)
+        np.testing.assert_array_equal(
+            backend.to_numpy(fp), backend.to_numpy(bkm.labels_)
+        )
+
+    def test_predict_mask(self):
+        X = _problems(8)
+        bkm = ak.BatchedKMeans(n_clusters=K, random_state=0).fit(X)
+        mask = np.ones((B, N), dtype=bool)
+        mask[:, -3:] = False
+        labels = bkm.predict(X, mask=mask)
+        assert (labels[:, -3:] == -1).all()
+        np.testing.assert_array_equal(labels[:, :-3], bkm.labels_[:, :-3])
+
+    def test_explicit_init_shared_or_per_problem(self):
+        X = _problems(9)
+        shared = X[0, :K]
+        a = ak.BatchedKMeans(K, init=shared).fit(X)
+        b = ak.BatchedKMeans(K, init=np.broadcast_to(shared, (B, K, D)).copy()).fit(X)
+        np.testing.assert_array_equal(a.labels_, b.labels_)
+        for p in range(B):
+            single = ak.KMeans(K, init=shared).fit(X[p])
+            np.testing.assert_array_equal(a.labels_[p], single.labels_)
+        with pytest.warns(RuntimeWarning, match="Explicit initial center"):
+            ak.BatchedKMeans(K, init=shared, n_init=2).fit(X)
+
+    def test_params_protocol(self):
+        bkm = ak.BatchedKMeans(n_clusters=3, random_state=1)
+        assert bkm.get_params()["n_clusters"] == 3
+        assert repr(bkm) == "BatchedKMeans(n_clusters=3, random_state=1)"
+        assert bkm.set_params(n_clusters=5).n_clusters == 5
+
+
+class TestHalfPrecision:
+    def test_float16_batched(self):
+        X = _problems(10)
+        c16, l16, _, _ = ak.batched_k_means(X.astype(np.float16), K, random_state=0)
+        c32, l32, _, _ = ak.batched_k_means(
+            X.astype(np.float16).astype(np.float32), K, random_state=0
+        )
+        assert c16.dtype == np.float16
+        np.testing.assert_array_equal(l16, l32)
+        np.testing.assert_array_equal(c16, c32.astype(np.float16))
+
+    def test_float16_single(self):
+        X = _problems(11)[0].astype(np.float16)
+        km = ak.KMeans(K, random_state=0).fit(X)
+        ref = ak.KMeans(K, random_state=0).fit(X.astype(np.float32))
+        assert km.cluster_centers_.dtype == np.float16
+        np.testing.assert_array_equal(km.labels_, ref.labels_)
+        np.testing.assert_array_equal(km.predict(X), ref.labels_)
+        assert km.transform(X).dtype == np.float16
+
+
+class TestBadInput:
+    def test_two_d_points_to_kmeans(self):
+        with pytest.raises(
+            ValueError, match=r"for a single problem use arraykmeans\.KMeans"
+        ):
+            ak.batched_k_means(np.zeros((10, 2)), 2)
+
+    def test_four_d(self):
+        with pytest.raises(ValueError, match="Found array with dim 4"):
+            ak.batched_k_means(np.zeros((2, 10, 2, 1)), 2)
+
+    def test_no_problems(self):
+        with pytest.raises(ValueError, match="0 problem"):
+            ak.batched_k_means(np.zeros((0, 10, 2)), 2)
+
+    def test_weight_and_mask_shapes(self):
+        X = _problems()
+        with pytest.raises(ValueError, match=r"sample_weight.shape == \(5, 3\)"):
+            ak.batched_k_means(X, K, sample_weight=np.ones((5, 3)))
+        with pytest.raises(ValueError, match=r"mask.shape == \(5,\)"):
+            ak.batched_k_means(X, K, mask=np.ones(5, dtype=bool))
+        with pytest.raises(TypeError, match="mask must be a boolean array"):
+            ak.batched_k_means(X, K, mask=np.ones((B, N)))
+        with pytest.raises(ValueError, match="Negative values"):
+            ak.batched_k_means(X, K, sample_weight=-np.ones((B, N)))
+
+    def test_nan(self):
+        X = _problems()
+        X[2, 5, 1] = np.nan
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            ak.batched_k_means(X, K)
+
+    def test_init_shape(self):
+        with pytest.raises(ValueError, match="does not match"):
+            ak.batched_k_means(_problems(), K, init=np.zeros((B, K + 1, D)))
+
+    @pytest.mark.parametrize(
+        ("param", "value"),
+        [("n_clusters", 0), ("n_init", 0), ("max_iter", 0), ("tol", -1.0)],
+    )
+    def test_bad_params(self, param, value):
+        kwargs = {"n_clusters": K, param: value}
+        with pytest.raises(ValueError, match=f"'{param}' parameter of BatchedKMeans"):
+            ak.BatchedKMeans(**kwargs).fit(_problems())
+
+    def test_predict_checks(self):
+        X = _problems()
+        bkm = ak.BatchedKMeans(K, random_state=0)
+        with pytest.raises(ak.NotFittedError):
+            bkm.predict(X)
+        bkm.fit(X)
+        with pytest.raises(ValueError, match="fitted on 5 problems"):
+            bkm.predict(X[:2])
+        with pytest.raises(ValueError, match="expecting 3 features"):
+            bkm.predict(X[:, :, :2])
