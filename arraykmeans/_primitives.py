@@ -502,11 +502,13 @@ def centre_columns(xp: ModuleType, X: Array) -> tuple[Array, Array, Array]:
     totals: no widened copy of X and no n×d temporary beyond the result.
     """
     acc = accumulation_dtype(xp, X.dtype, _dev(X))
+    if is_numpy_namespace(xp):
+        if X.dtype == acc:
+            return _centre_columns_numpy_exact(X)
+        return _centre_columns_numpy(X, acc)
     if X.dtype == acc:
         mean = xp.mean(X, axis=0)
         return X - mean, mean, xp.var(X, axis=0)
-    if is_numpy_namespace(xp):
-        return _centre_columns_numpy(X, acc)
     n, d = X.shape
     rows = chunk_rows(xp, n, 2 * d * _itemsize(acc))
     chunks = list(iter_chunks(n, rows))
@@ -518,6 +520,28 @@ def centre_columns(xp: ModuleType, X: Array) -> tuple[Array, Array, Array]:
     s1 = sum(xp.sum(xp.astype(Xc[sl, ...], acc), axis=0) for sl in chunks) / n
     s2 = sum(xp.sum(xp.astype(Xc[sl, ...], acc) ** 2, axis=0) for sl in chunks) / n
     return Xc, mean, s2 - s1 * s1
+
+
+def _centre_columns_numpy_exact(X: np.ndarray):
+    """NumPy's ``mean`` and ``var`` bit for bit, without ``var``'s n×d temporaries.
+
+    A reduction over axis 0 adds the rows in order; carrying the running total
+    as the first row of each chunk keeps that order, so the variance is the one
+    ``np.var`` (and scikit-learn's tolerance) computes.
+    """
+    n, d = X.shape
+    mean = np.add.reduce(X, axis=0) / n
+    Xc = np.empty(X.shape, dtype=X.dtype)
+    rows = max(MIN_CHUNK_ROWS, 2**20 // (X.dtype.itemsize * d))
+    block = np.empty((rows + 1, d), dtype=X.dtype)
+    total = np.zeros(d, dtype=X.dtype)
+    for sl in iter_chunks(n, rows):
+        chunk = np.subtract(X[sl], mean, out=Xc[sl])
+        m = chunk.shape[0]
+        block[0] = total
+        np.multiply(chunk, chunk, out=block[1 : m + 1])
+        total = np.add.reduce(block[: m + 1], axis=0)
+    return Xc, mean, total / n
 
 
 def _centre_columns_numpy(X: np.ndarray, acc: Any):
