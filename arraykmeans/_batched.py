@@ -210,7 +210,19 @@ def _fit_batched(
             )
             n_init = 1
     seeds = batch_seeds(random_state, B)
-    states = [np.random.RandomState(int(s)) for s in seeds]
+    if not init_is_array and init == "k-means++":
+        # k-means++ draws a fixed count of doubles per run: reseeding one
+        # generator per problem gives every problem's stream for all runs.
+        per_run = blloyd.kmeans_plusplus_draws(k)
+        draws = np.empty((B, n_init, per_run))
+        generator = np.random.RandomState()
+        for b, seed in enumerate(seeds):
+            generator.seed(int(seed))
+            draws[b] = generator.random_sample(n_init * per_run).reshape(
+                n_init, per_run
+            )
+    elif not init_is_array:
+        states = [np.random.RandomState(int(s)) for s in seeds]
 
     Xc, mean, scale, var = _centre_problems(xp, X, w)
     tols = xp.mean(var, axis=1) * tol
@@ -218,11 +230,11 @@ def _fit_batched(
         init = (init - mean) * scale
 
     best = None
-    for _ in range(n_init):
+    for run in range(n_init):
         if init_is_array:
             centers = init
         elif init == "k-means++":
-            centers = blloyd.kmeans_plusplus_batched(xp, Xc, k, w, states)
+            centers = blloyd.kmeans_plusplus_batched(xp, Xc, k, w, draws[:, run, :])
         else:
             centers = blloyd.random_init_batched(xp, Xc, k, w, states)
         result = blloyd.lloyd_batched(xp, Xc, w, centers, max_iter=max_iter, tol=tols)

@@ -40,19 +40,29 @@ def _last_valid_index(xp: ModuleType, valid: Array) -> Array:
     return xp.max(xp.where(valid, positions, -1), axis=1)
 
 
+def kmeans_plusplus_draws(n_clusters: int, n_local_trials: int | None = None) -> int:
+    """How many uniform doubles one k-means++ initialisation draws."""
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    return 1 + (n_clusters - 1) * n_local_trials
+
+
 def kmeans_plusplus_batched(
     xp: ModuleType,
     X: Array,
     n_clusters: int,
     sample_weight: Array,
-    random_states: list[np.random.RandomState],
+    draws: np.ndarray,
     *,
     n_local_trials: int | None = None,
 ) -> Array:
-    """Greedy k-means++ for every problem; problem b draws from ``random_states[b]``.
+    """Greedy k-means++ for every problem.
 
-    Problem b selects the rows ``KMeans`` selects on its rows of positive weight
-    with the same random state (same draws, same order).
+    ``draws[b]`` holds problem b's uniform doubles in the order a single fit
+    draws them from its ``RandomState`` (one for the first centre, then
+    ``n_local_trials`` per further centre: see :func:`kmeans_plusplus_draws`),
+    so problem b selects the rows ``KMeans`` selects on its rows of positive
+    weight with the same random state.
 
     Returns
     -------
@@ -65,13 +75,10 @@ def kmeans_plusplus_batched(
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     m = n_local_trials
-    first_u = np.empty((B, 1))
-    trial_u = np.empty((B, n_clusters - 1, m))
-    for b, rs in enumerate(random_states):
-        first_u[b, 0] = rs.random_sample()
-        trial_u[b] = rs.uniform(size=(n_clusters - 1, m))
-    first_u = prim.from_host(xp, first_u, dtype=acc, device=device)
-    trial_u = prim.from_host(xp, trial_u, dtype=acc, device=device)
+    first_u = prim.from_host(xp, draws[:, :1], dtype=acc, device=device)
+    trial_u = prim.from_host(
+        xp, draws[:, 1:].reshape(B, n_clusters - 1, m), dtype=acc, device=device
+    )
     valid = sample_weight > 0
     last = _last_valid_index(xp, valid)[:, None]
 
@@ -88,12 +95,17 @@ def kmeans_plusplus_batched(
         axis=0,
     )
 
+    # Widen X once when the copy fits the working-memory budget, not per centre.
+    X_acc = X
+    if dtype != acc and B * n * d * prim._itemsize(acc) <= prim.working_memory_bytes():
+        X_acc = xp.astype(X, acc)
+
     def distances_to(idx: Array) -> Array:
         Y = xp.astype(prim.gather_rows(xp, X, idx), acc, copy=False)
         y_norms = xp.sum(Y * Y, axis=2)
         parts = []
         for pr, _ in prim.iter_problem_chunks(xp, B, n, (idx.shape[1] + d) * 8):
-            Xa = xp.astype(X[pr, ...], acc, copy=False)
+            Xa = xp.astype(X_acc[pr, ...], acc, copy=False)
             dist = (Y[pr, ...] @ xp.permute_dims(Xa, (0, 2, 1))) * -2
             dist = dist + y_norms[pr, :, None]
             dist = dist + x_norms[pr, None, :]
@@ -205,7 +217,13 @@ def lloyd_batched(
     i = 0
     while True:
         step = prim.assign_batched(
-            xp, X, centers, sample_weight=sample_weight, accumulate=True, acc_dtype=acc
+            xp,
+            X,
+            centers,
+            sample_weight=sample_weight,
+            accumulate=True,
+            acc_dtype=acc,
+            active=active,
         )
         labels = xp.where(valid, xp.astype(step.labels, xp.int64), -1)
         sums, weights = step.sums, step.weights

@@ -303,6 +303,9 @@ NUMPY_MIN_ROWS = 256
 NUMPY_MAX_ROWS = 16384
 # Rows per sparse segment-sum product.
 NUMPY_GROUP_ROWS = 16384
+# Batched problems are processed in groups of about this many bytes of
+# temporaries (distance block and rows).
+NUMPY_BATCH_BYTES = 2**21
 
 
 def _cpu_threads() -> int:
@@ -633,6 +636,7 @@ def assign_batched(
     acc_dtype: Any = None,
     offset: Array | None = None,
     scale: float = 1.0,
+    active: Array | None = None,
 ) -> Assignment:
     """:func:`assign_chunked` for a stack of problems.
 
@@ -643,6 +647,9 @@ def assign_batched(
     sample_weight : array of shape (B, n), optional
     offset : array of shape (B, 1, d), optional
         Rows are used as ``(x - offset) * scale``.
+    active : bool array of shape (B,), optional
+        Problems whose results are needed. The others' outputs are unspecified:
+        a fast path may skip them (NumPy does), the fallback computes them.
 
     Returns
     -------
@@ -655,7 +662,7 @@ def assign_batched(
         acc_dtype = accumulation_dtype(xp, X.dtype, _dev(X))
     if is_numpy_namespace(xp):
         return _assign_batched_numpy(
-            X, centers, sample_weight, accumulate, acc_dtype, offset, scale
+            X, centers, sample_weight, accumulate, acc_dtype, offset, scale, active
         )
     device = _dev(X)
     neg2_ct = xp.permute_dims(centers * -2, (0, 2, 1))
@@ -692,38 +699,59 @@ def assign_batched(
 
 
 def _assign_batched_numpy(
-    X, centers, sample_weight, accumulate, acc_dtype, offset, scale
+    X, centers, sample_weight, accumulate, acc_dtype, offset, scale, active
 ):
-    # Batched BLAS products per chunk of problems; the sums of all problems at
-    # once with one sparse product over global segment ids (problem * k + label).
+    # Only the problems still running are computed (the others' outputs are
+    # zeros, which the algorithm ignores), in groups of problems small enough
+    # for the caches, spread over the thread pool with BLAS held to one thread.
+    # Sums use one sparse product per group over ids problem * k + label.
     B, n, d = X.shape
     k = centers.shape[1]
+    if accumulate and (offset is not None or scale != 1.0):
+        raise ValueError("accumulate=True expects data already in the centres' frame")
     neg2_ct = np.transpose(centers * -2, (0, 2, 1))
     c_norms = np.einsum("bkd,bkd->bk", centers, centers)
-    labels = np.empty((B, n), dtype=np.int32)
-    for p, r in iter_problem_chunks(np, B, n, X.dtype.itemsize * (k + d) + 16):
-        Xc = X[p, r]
+    labels = np.zeros((B, n), dtype=np.int32)
+    sums = np.zeros((B, k, d), dtype=acc_dtype) if accumulate else None
+    weights = np.zeros((B, k), dtype=acc_dtype) if accumulate else None
+    todo = np.arange(B) if active is None else np.flatnonzero(active)
+    if todo.size == 0:
+        return Assignment(labels=labels, sums=sums, weights=weights)
+    per_problem = max(1, n * X.dtype.itemsize * (2 * k + d))
+    group = int(max(1, min(todo.size, NUMPY_BATCH_BYTES // per_problem)))
+    if group * per_problem > working_memory_bytes():
+        group = 1
+    groups = [todo[i : i + group] for i in range(0, todo.size, group)]
+
+    def work(idx: np.ndarray) -> None:
+        Xg = X[idx]
         if offset is not None:
-            Xc = Xc - offset[p]
+            Xg = Xg - offset[idx]
         if scale != 1.0:
-            Xc = Xc * scale
-        dist = np.matmul(Xc, neg2_ct[p])
-        dist += c_norms[p, None, :]
-        labels[p, r] = dist.argmin(axis=2)
-    if not accumulate:
-        return Assignment(labels=labels, sums=None, weights=None)
-    if offset is not None or scale != 1.0:
-        raise ValueError("accumulate=True expects data already in the centres' frame")
-    ids = (labels + (np.arange(B, dtype=np.int32) * k)[:, None]).reshape(-1)
-    w = sample_weight.reshape(-1)
-    rows = X.reshape(B * n, d)
-    sums = _sparse_segment_sum(rows, ids, w, B * k)
-    if sums is None:
-        sums = _segment_sum_numpy(rows * w[:, None], ids, B * k, acc_dtype)
-    sums = np.asarray(sums, dtype=acc_dtype).reshape(B, k, d)
-    weights = (
-        np.bincount(ids, weights=w, minlength=B * k).astype(acc_dtype).reshape(B, k)
-    )
+            Xg = Xg * scale
+        dist = np.matmul(Xg, neg2_ct[idx])
+        dist += c_norms[idx, None, :]
+        lab = dist.argmin(axis=2).astype(np.int32)
+        labels[idx] = lab
+        if accumulate:
+            m = idx.size
+            ids = (lab + (np.arange(m, dtype=np.int32) * k)[:, None]).reshape(-1)
+            w = sample_weight[idx].reshape(-1)
+            rows = Xg.reshape(m * n, d)
+            part = _sparse_segment_sum(rows, ids, w, m * k)
+            if part is None:
+                part = _segment_sum_numpy(rows * w[:, None], ids, m * k, acc_dtype)
+            sums[idx] = np.asarray(part, dtype=acc_dtype).reshape(m, k, d)
+            weights[idx] = np.bincount(ids, weights=w, minlength=m * k).reshape(m, k)
+
+    threading = _numpy_threading() if len(groups) > 1 else None
+    if threading is None:
+        for idx in groups:
+            work(idx)
+    else:
+        pool, controller = threading
+        with controller.limit(limits=1, user_api="blas"):
+            list(pool.map(work, groups))
     return Assignment(labels=labels, sums=sums, weights=weights)
 
 

@@ -40,9 +40,13 @@ from _common import default_machine_name, describe_machine, machine_info
 import arraykmeans as ak
 
 
-def make_problems(B: int, n: int, d: int, k: int, seed: int) -> np.ndarray:
-    """Blobs: every problem has its own k centres and unit-variance clusters."""
+def make_problems(
+    B: int, n: int, d: int, k: int, seed: int, kind: str = "blobs"
+) -> np.ndarray:
+    """Blobs (own k centres and unit-variance clusters per problem) or plain noise."""
     rng = np.random.RandomState(seed)
+    if kind == "noise":
+        return rng.randn(B, n, d).astype(np.float32)
     centres = rng.uniform(-6, 6, size=(B, k, d))
     labels = rng.randint(k, size=(B, n))
     X = np.take_along_axis(centres, labels[:, :, None], axis=1) + rng.randn(B, n, d)
@@ -60,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="B=200, 3 repetitions")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--data",
+        choices=["blobs", "noise"],
+        default="blobs",
+        help="blobs converge in a few iterations; noise (no clusters) needs many",
+    )
     parser.add_argument("--output", help="JSON path (the .md goes next to it)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -67,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sklearn.cluster import KMeans as SkKMeans
 
-    X = make_problems(args.B, args.n, args.d, args.k, args.seed)
+    X = make_problems(args.B, args.n, args.d, args.k, args.seed, args.data)
     seeds = ak.batch_seeds(args.seed, args.B)
     kw = {"max_iter": args.max_iter, "tol": args.tol}
 
@@ -145,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         else (
             Path(__file__).resolve().parent
             / "results"
-            / f"{default_machine_name()}-{time.strftime('%Y-%m-%d')}-batched"
+            / f"{default_machine_name()}-{time.strftime('%Y-%m-%d')}-batched-{args.data}"
             f"{'-quick' if args.quick else ''}.json"
         )
     )
@@ -155,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         f"# Batched K-means, {default_machine_name()}, {time.strftime('%Y-%m-%d')}",
         "",
         *[f"- {line}" for line in describe_machine(doc["machine"])],
-        f"- B={args.B} problems of n={args.n}, d={args.d}, k={args.k}, float32; "
+        f"- B={args.B} problems of n={args.n}, d={args.d}, k={args.k}, float32, "
+        f"{args.data} data; "
         f"k-means++ with the same per-problem seeds, max_iter={args.max_iter}, tol={args.tol}; "
         f"iterations per problem: mean {doc['iterations']['mean']:.1f}, "
         f"min {doc['iterations']['min']}, max {doc['iterations']['max']}.",
