@@ -14,6 +14,7 @@ paths here, never touching the algorithm.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -309,8 +310,6 @@ NUMPY_BATCH_BYTES = 2**21
 
 
 def _cpu_threads() -> int:
-    import os
-
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
@@ -319,6 +318,16 @@ def _cpu_threads() -> int:
 
 _POOL: Any = None
 _CONTROLLER: Any = None
+
+
+def _forget_pool() -> None:
+    # A forked child inherits the pool object but not its threads: start afresh.
+    global _POOL, _CONTROLLER
+    _POOL = _CONTROLLER = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _numpy_threading() -> tuple[Any, Any] | None:

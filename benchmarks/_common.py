@@ -62,7 +62,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def cpu_flags(wanted: Iterable[str] = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")) -> list[str]:
+def cpu_flags(
+    wanted: Iterable[str] = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile"),
+) -> list[str]:
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
@@ -106,12 +108,25 @@ def git_revision() -> str | None:
     try:
         rev = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no",
-             "arraykmeans"],
-            capture_output=True, text=True, timeout=10, check=True,
+            [
+                "git",
+                "-C",
+                str(REPO_ROOT),
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "arraykmeans",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except Exception:
@@ -142,16 +157,32 @@ def machine_info(extra_modules: Sequence[str] = ()) -> dict[str, Any]:
         "arraykmeans_git": git_revision(),
         "versions": {
             name: _version(name)
-            for name in ("numpy", "sklearn", "arraykmeans", "threadpoolctl", *extra_modules)
+            for name in (
+                "numpy",
+                "sklearn",
+                "arraykmeans",
+                "threadpoolctl",
+                *extra_modules,
+            )
         },
     }
     try:
         from threadpoolctl import threadpool_info
 
         info["threadpools"] = [
-            {key: pool.get(key) for key in (
-                "user_api", "internal_api", "prefix", "version", "num_threads",
-                "threading_layer", "architecture", "filepath")}
+            {
+                key: pool.get(key)
+                for key in (
+                    "user_api",
+                    "internal_api",
+                    "prefix",
+                    "version",
+                    "num_threads",
+                    "threading_layer",
+                    "architecture",
+                    "filepath",
+                )
+            }
             for pool in threadpool_info()
         ]
     except Exception as exc:  # threadpoolctl missing
@@ -173,12 +204,13 @@ def describe_machine(info: dict[str, Any]) -> list[str]:
         f"{info['logical_cpus']} logical CPUs; flags {' '.join(info['cpu_flags']) or '-'}), "
         f"{info['mem_total_gib']} GiB RAM, load average at start {info['loadavg_at_start']}",
         f"Python {info['python']} on {info['platform']}",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
+        "Versions: "
+        + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
         + (f" (git {info['arraykmeans_git']})" if info.get("arraykmeans_git") else ""),
-        "Environment: " + ", ".join(
-            f"{k}={v}" for k, v in info["env"].items() if v is not None
-        ) if any(v is not None for v in info["env"].values()) else
-        "Environment: no BLAS/OpenMP variables set",
+        "Environment: "
+        + ", ".join(f"{k}={v}" for k, v in info["env"].items() if v is not None)
+        if any(v is not None for v in info["env"].values())
+        else "Environment: no BLAS/OpenMP variables set",
     ]
     pools = info.get("threadpools")
     if isinstance(pools, list):
@@ -203,7 +235,9 @@ def median(values: Sequence[float]) -> float:
 def summary(values: Sequence[float]) -> dict[str, Any]:
     vals = sorted(float(v) for v in values)
     n = len(vals)
-    q1, q3 = (vals[0], vals[-1]) if n < 4 else tuple(statistics.quantiles(vals, n=4)[::2])
+    q1, q3 = (
+        (vals[0], vals[-1]) if n < 4 else tuple(statistics.quantiles(vals, n=4)[::2])
+    )
     return {
         "median": median(vals),
         "min": vals[0],
@@ -316,15 +350,18 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
         for i, cell in enumerate(row):
             if isinstance(cell, (int, float)) or _looks_numeric(cell):
                 right[i] = True
-    out = ["| " + " | ".join(headers) + " |",
-           "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    out = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---:" if r else "---" for r in right) + "|",
+    ]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
 
 
 def _looks_numeric(cell: Any) -> bool:
     return isinstance(cell, str) and bool(
-        re.fullmatch(r"-|[-+]?[\d.,]+(?:e[-+]?\d+)?%?(?: GB/s)?", cell))
+        re.fullmatch(r"-|[-+]?[\d.,]+(?:e[-+]?\d+)?%?(?: GB/s)?", cell)
+    )
 
 
 def fmt_s(seconds: float | None) -> str:

@@ -109,13 +109,19 @@ def _skl_run(X: np.ndarray, C: np.ndarray, iters: int) -> Any:
     from sklearn.cluster import KMeans
 
     return KMeans(
-        n_clusters=C.shape[0], init=C, n_init=1, max_iter=iters, tol=0.0,
+        n_clusters=C.shape[0],
+        init=C,
+        n_init=1,
+        max_iter=iters,
+        tol=0.0,
         algorithm="lloyd",
     ).fit(X)
 
 
 def _est_result(est: Any, X: np.ndarray) -> Fit:
-    return Fit(np.asarray(est.labels_), np.asarray(est.cluster_centers_), int(est.n_iter_))
+    return Fit(
+        np.asarray(est.labels_), np.asarray(est.cluster_centers_), int(est.n_iter_)
+    )
 
 
 def _faiss_run(X: np.ndarray, C: np.ndarray, iters: int) -> Any:
@@ -123,7 +129,12 @@ def _faiss_run(X: np.ndarray, C: np.ndarray, iters: int) -> Any:
 
     n, d = X.shape
     km = faiss.Kmeans(
-        d, C.shape[0], niter=iters, nredo=1, verbose=False, seed=1234,
+        d,
+        C.shape[0],
+        niter=iters,
+        nredo=1,
+        verbose=False,
+        seed=1234,
         max_points_per_centroid=n,  # never subsample: every point is used
         min_points_per_centroid=1,  # and no "too few points" warning
     )
@@ -203,7 +214,9 @@ def measure_memory(fn: Callable[[], Any]) -> dict[str, int | None]:
     return out
 
 
-def check_agreement(fits: dict[str, Fit], dtype: str, iters: int) -> tuple[dict, list[str]]:
+def check_agreement(
+    fits: dict[str, Fit], dtype: str, iters: int
+) -> tuple[dict, list[str]]:
     """Labels of every contender against scikit-learn's; the float64 rule is strict."""
     info: dict[str, Any] = {}
     warn_lines: list[str] = []
@@ -217,7 +230,8 @@ def check_agreement(fits: dict[str, Fit], dtype: str, iters: int) -> tuple[dict,
         scale = float(np.max(np.abs(ref.centers))) or 1.0
         info[name] = {
             "label_agreement": agree,
-            "max_abs_center_diff_rel": float(np.max(np.abs(fit.centers - ref.centers))) / scale,
+            "max_abs_center_diff_rel": float(np.max(np.abs(fit.centers - ref.centers)))
+            / scale,
             "n_iter": fit.n_iter,
         }
     info[SKL] = {"n_iter": ref.n_iter}
@@ -238,8 +252,15 @@ def check_agreement(fits: dict[str, Fit], dtype: str, iters: int) -> tuple[dict,
 
 
 def run_case(
-    n: int, d: int, k: int, iters: int, dtype: str, X64: np.ndarray, C64: np.ndarray,
-    contenders: list[Contender], args: argparse.Namespace,
+    n: int,
+    d: int,
+    k: int,
+    iters: int,
+    dtype: str,
+    X64: np.ndarray,
+    C64: np.ndarray,
+    contenders: list[Contender],
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     X = np.ascontiguousarray(X64, dtype=dtype)
     C = np.ascontiguousarray(C64, dtype=dtype)
@@ -328,7 +349,11 @@ def run_case(
     for w in warn_lines:
         print("  " + w, flush=True)
     return {
-        "n": n, "d": d, "k": k, "iterations": iters, "dtype": dtype,
+        "n": n,
+        "d": d,
+        "k": k,
+        "iterations": iters,
+        "dtype": dtype,
         "flops_per_iteration": flops_iter,
         "agreement_vs_sklearn": agreement,
         "warnings": warn_lines,
@@ -345,8 +370,10 @@ def run_case(
 def report_markdown(doc: dict[str, Any]) -> str:
     lines = [f"# CPU benchmark, {doc['machine_name']}, {doc['created']}", ""]
     lines += [f"- {line}" for line in cm.describe_machine(doc["machine"])]
-    lines.append(f"- Load average at end {doc['loadavg_at_end']} (other work on the "
-                 "machine shows here and in the noise line below)")
+    lines.append(
+        f"- Load average at end {doc['loadavg_at_end']} (other work on the "
+        "machine shows here and in the noise line below)"
+    )
     s = doc["settings"]
     lines += [
         f"- Command: `{' '.join(doc['command'])}`",
@@ -365,36 +392,63 @@ def report_markdown(doc: dict[str, Any]) -> str:
     warn_all = [w for case in doc["cases"] for w in case["warnings"]]
     if warn_all:
         lines += ["**Warnings**", ""] + [f"- {w}" for w in warn_all] + [""]
-    headers = ["shape (n, d, k, it)", "dtype", "contender", "median s", "s/iteration",
-               "akm ÷ this", "÷ floor", "GFLOP/s", "peak MiB rss", "peak MiB traced"]
+    headers = [
+        "shape (n, d, k, it)",
+        "dtype",
+        "contender",
+        "median s",
+        "s/iteration",
+        "akm ÷ this",
+        "÷ floor",
+        "GFLOP/s",
+        "peak MiB rss",
+        "peak MiB traced",
+    ]
     rows = []
     for case in doc["cases"]:
         shape = f"{case['n']}, {case['d']}, {case['k']}, {case['iterations']}"
         for name, r in case["contenders"].items():
             mem = r["memory"] or {}
-            rows.append([
-                shape, case["dtype"], name, cm.fmt_s(r["times_s"]["median"]),
-                cm.fmt_s(r["s_per_iter"]), cm.fmt_ratio(r["akm_over_this"]),
-                cm.fmt_ratio(r["this_over_floor"]), f"{r['gflops']:.1f}",
-                cm.mib(mem.get("rss_peak")), cm.mib(mem.get("traced_peak")),
-            ])
+            rows.append(
+                [
+                    shape,
+                    case["dtype"],
+                    name,
+                    cm.fmt_s(r["times_s"]["median"]),
+                    cm.fmt_s(r["s_per_iter"]),
+                    cm.fmt_ratio(r["akm_over_this"]),
+                    cm.fmt_ratio(r["this_over_floor"]),
+                    f"{r['gflops']:.1f}",
+                    cm.mib(mem.get("rss_peak")),
+                    cm.mib(mem.get("traced_peak")),
+                ]
+            )
     lines.append(cm.markdown_table(headers, rows))
     noise = [
         f"{c['n']},{c['d']},{c['k']} {c['dtype']}: {c['sklearn_self_ratio']:.3f}"
-        for c in doc["cases"] if c["sklearn_self_ratio"] is not None
+        for c in doc["cases"]
+        if c["sklearn_self_ratio"] is not None
     ]
     if noise:
-        lines += ["", "Noise level (scikit-learn #2 ÷ scikit-learn, should be ≈ 1): "
-                  + "; ".join(noise)]
+        lines += [
+            "",
+            "Noise level (scikit-learn #2 ÷ scikit-learn, should be ≈ 1): "
+            + "; ".join(noise),
+        ]
     agree = []
     for c in doc["cases"]:
         for name, a in c["agreement_vs_sklearn"].items():
             if "label_agreement" in a:
-                agree.append(f"{c['n']},{c['d']},{c['k']} {c['dtype']} {name}: "
-                             f"{a['label_agreement']:.4f}")
+                agree.append(
+                    f"{c['n']},{c['d']},{c['k']} {c['dtype']} {name}: "
+                    f"{a['label_agreement']:.4f}"
+                )
     if agree:
-        lines += ["", "Label agreement with scikit-learn (float64 must be 1 for arraykmeans): "
-                  + "; ".join(agree)]
+        lines += [
+            "",
+            "Label agreement with scikit-learn (float64 must be 1 for arraykmeans): "
+            + "; ".join(agree),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -412,27 +466,54 @@ def parse_shapes(text: str) -> list[tuple[int, int, int, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help=f"divide every n by {QUICK_DIVISOR} (about a minute on 2 cores)")
-    p.add_argument("--repeat", type=int, default=7, help="timed repetitions per contender (default 7)")
-    p.add_argument("--shapes", type=parse_shapes, default=None,
-                   help='cases as "n,d,k,iterations;..." (default: the four standard shapes)')
-    p.add_argument("--dtypes", default="float32,float64", help="comma-separated (default both)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"divide every n by {QUICK_DIVISOR} (about a minute on 2 cores)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=7,
+        help="timed repetitions per contender (default 7)",
+    )
+    p.add_argument(
+        "--shapes",
+        type=parse_shapes,
+        default=None,
+        help='cases as "n,d,k,iterations;..." (default: the four standard shapes)',
+    )
+    p.add_argument(
+        "--dtypes", default="float32,float64", help="comma-separated (default both)"
+    )
     p.add_argument("--no-faiss", action="store_true", help="leave faiss out")
-    p.add_argument("--no-self", action="store_true", help="leave out the scikit-learn #2 noise check")
+    p.add_argument(
+        "--no-self",
+        action="store_true",
+        help="leave out the scikit-learn #2 noise check",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory fits")
-    p.add_argument("--threads", type=int, default=None,
-                   help="limit the BLAS/OpenMP threads of all libraries (threadpoolctl, "
-                   "faiss); arraykmeans' own worker threads follow the CPU affinity "
-                   "instead, so use taskset to give every contender the same cores")
-    p.add_argument("--pause", type=float, default=None,
-                   help="seconds of sleep before each timed run, so that the BLAS/OpenMP "
-                   "threads of the previous one stop spinning (default 0.2; 0.1 with "
-                   "--quick)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="limit the BLAS/OpenMP threads of all libraries (threadpoolctl, "
+        "faiss); arraykmeans' own worker threads follow the CPU affinity "
+        "instead, so use taskset to give every contender the same cores",
+    )
+    p.add_argument(
+        "--pause",
+        type=float,
+        default=None,
+        help="seconds of sleep before each timed run, so that the BLAS/OpenMP "
+        "threads of the previous one stop spinning (default 0.2; 0.1 with "
+        "--quick)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--machine", default=None, help="machine name for the result files")
-    p.add_argument("--output", type=Path, default=None,
-                   help="JSON path (the .md goes next to it)")
+    p.add_argument(
+        "--output", type=Path, default=None, help="JSON path (the .md goes next to it)"
+    )
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
@@ -483,8 +564,13 @@ def main(argv: list[str] | None = None) -> int:
         "machine_name": machine_name,
         "command": [Path(sys.executable).name, *sys.argv],
         "settings": {
-            "quick": args.quick, "repeat": args.repeat, "shapes": shapes, "dtypes": dtypes,
-            "threads": args.threads, "seed": args.seed, "pause_s": args.pause,
+            "quick": args.quick,
+            "repeat": args.repeat,
+            "shapes": shapes,
+            "dtypes": dtypes,
+            "threads": args.threads,
+            "seed": args.seed,
+            "pause_s": args.pause,
             "contenders": [c.name for c in contenders] + [FLOOR],
         },
         "machine": machine,
@@ -497,8 +583,10 @@ def main(argv: list[str] | None = None) -> int:
     out_json.with_suffix(".md").write_text(md)
     print()
     print(md)
-    print(f"wrote {out_json} and {out_json.with_suffix('.md').name} "
-          f"({doc['wall_s']:.0f} s)")
+    print(
+        f"wrote {out_json} and {out_json.with_suffix('.md').name} "
+        f"({doc['wall_s']:.0f} s)"
+    )
     return 0
 
 

@@ -138,7 +138,9 @@ def _PeakHook(cupy: Any) -> Any:  # a class made at run time
 # ------------------------------------------------------------------ the contenders
 
 
-def torch_lloyd(torch: Any, X: Any, C0: Any, iters: int, chunk_rows: int) -> tuple[Any, Any]:
+def torch_lloyd(
+    torch: Any, X: Any, C0: Any, iters: int, chunk_rows: int
+) -> tuple[Any, Any]:
     """Plain Lloyd in PyTorch: ``iters`` assignment+update steps, then a final
     assignment (so the labels belong to the returned centres)."""
     n, d = X.shape
@@ -153,10 +155,10 @@ def torch_lloyd(torch: Any, X: Any, C0: Any, iters: int, chunk_rows: int) -> tup
             sums = torch.zeros((k, d), dtype=X.dtype, device=X.device)
             counts = torch.zeros(k, dtype=torch.int64, device=X.device)
         for start in range(0, n, chunk_rows):
-            xb = X[start:start + chunk_rows]
+            xb = X[start : start + chunk_rows]
             dist = torch.addmm(c_norms, xb, CT, beta=1.0, alpha=-2.0)
             lab = torch.argmin(dist, dim=1)
-            labels[start:start + chunk_rows] = lab
+            labels[start : start + chunk_rows] = lab
             if update:
                 sums.index_add_(0, lab, xb)
                 counts += torch.bincount(lab, minlength=k)
@@ -172,7 +174,9 @@ def torch_chunk_rows(k: int, working_memory_mib: float) -> int:
     return max(1024, int(working_memory_mib * 2**20) // (4 * k))
 
 
-def make_blobs(n: int, d: int, k: int, seed: int, *, separated: bool) -> tuple[Any, Any]:
+def make_blobs(
+    n: int, d: int, k: int, seed: int, *, separated: bool
+) -> tuple[Any, Any]:
     """float32 data on the host and k distinct rows of it as initial centres.
 
     ``separated``: k tight, well-apart blobs (labels have no near ties: float32
@@ -192,7 +196,9 @@ def make_blobs(n: int, d: int, k: int, seed: int, *, separated: bool) -> tuple[A
         _, idx = np.unique(blob, return_index=True)
         if idx.size < k:
             rest = np.setdiff1d(np.arange(n), idx)
-            idx = np.concatenate([idx, rng.choice(rest, size=k - idx.size, replace=False)])
+            idx = np.concatenate(
+                [idx, rng.choice(rest, size=k - idx.size, replace=False)]
+            )
     else:
         X = rng.standard_normal((n, d), dtype=np.float32)
         idx = rng.choice(n, size=k, replace=False)
@@ -202,7 +208,9 @@ def make_blobs(n: int, d: int, k: int, seed: int, *, separated: bool) -> tuple[A
 # ------------------------------------------------------------------ correctness
 
 
-def check_correctness(be: Backend, torch: Any, args: argparse.Namespace) -> dict[str, Any]:
+def check_correctness(
+    be: Backend, torch: Any, args: argparse.Namespace
+) -> dict[str, Any]:
     import numpy as np
 
     import arraykmeans
@@ -211,26 +219,54 @@ def check_correctness(be: Backend, torch: Any, args: argparse.Namespace) -> dict
     Xh, Ch = make_blobs(n, d, k, args.seed + 1, separated=True)
 
     def fit(X: Any, C: Any) -> Any:
-        return arraykmeans.KMeans(n_clusters=k, init=C, n_init=1, max_iter=iters,
-                                  tol=0.0).fit(X)
+        return arraykmeans.KMeans(
+            n_clusters=k, init=C, n_init=1, max_iter=iters, tol=0.0
+        ).fit(X)
 
     ref = fit(Xh.astype(np.float64), Ch.astype(np.float64))
     scale = float(np.max(np.abs(ref.cluster_centers_)))
-    out: dict[str, Any] = {"n": n, "d": d, "k": k, "iterations": iters,
-                           "reference": "arraykmeans NumPy float64",
-                           "reference_n_iter": int(ref.n_iter_), "checks": {}, "ok": True}
+    out: dict[str, Any] = {
+        "n": n,
+        "d": d,
+        "k": k,
+        "iterations": iters,
+        "reference": "arraykmeans NumPy float64",
+        "reference_n_iter": int(ref.n_iter_),
+        "checks": {},
+        "ok": True,
+    }
 
-    def compare(name: str, labels: Any, centers: Any, inertia: float | None,
-                rtol: float, need_same_labels: bool) -> None:
+    def compare(
+        name: str,
+        labels: Any,
+        centers: Any,
+        inertia: float | None,
+        rtol: float,
+        need_same_labels: bool,
+    ) -> None:
         labels = np.asarray(labels)
         agree = float(np.mean(labels == ref.labels_))
-        cdiff = float(np.max(np.abs(np.asarray(centers, dtype=np.float64)
-                                    - ref.cluster_centers_))) / scale
+        cdiff = (
+            float(
+                np.max(
+                    np.abs(np.asarray(centers, dtype=np.float64) - ref.cluster_centers_)
+                )
+            )
+            / scale
+        )
         idiff = None if inertia is None else abs(inertia - ref.inertia_) / ref.inertia_
-        ok = (agree == 1.0 if need_same_labels else agree >= 0.999) and cdiff <= rtol and (
-            idiff is None or idiff <= rtol)
-        out["checks"][name] = {"label_agreement": agree, "max_center_diff_rel": cdiff,
-                               "inertia_diff_rel": idiff, "rtol": rtol, "ok": ok}
+        ok = (
+            (agree == 1.0 if need_same_labels else agree >= 0.999)
+            and cdiff <= rtol
+            and (idiff is None or idiff <= rtol)
+        )
+        out["checks"][name] = {
+            "label_agreement": agree,
+            "max_center_diff_rel": cdiff,
+            "inertia_diff_rel": idiff,
+            "rtol": rtol,
+            "ok": ok,
+        }
         out["ok"] &= ok
 
     for dtype, rtol in (("float32", 1e-4), ("float64", 1e-9)):
@@ -239,22 +275,39 @@ def check_correctness(be: Backend, torch: Any, args: argparse.Namespace) -> dict
             C = be.to_device(Ch.astype(dtype))
             est = fit(X, C)
             labels = be.to_host(est.labels_)
-            compare(f"arraykmeans {be.xp.__name__} {dtype}", labels,
-                    be.to_host(est.cluster_centers_), est.inertia_, rtol, True)
+            compare(
+                f"arraykmeans {be.xp.__name__} {dtype}",
+                labels,
+                be.to_host(est.cluster_centers_),
+                est.inertia_,
+                rtol,
+                True,
+            )
             pred = be.to_host(est.predict(X))
             same = bool(np.array_equal(pred, labels))
-            out["checks"][f"arraykmeans {be.xp.__name__} {dtype}"]["predict_equals_labels"] = same
+            out["checks"][f"arraykmeans {be.xp.__name__} {dtype}"][
+                "predict_equals_labels"
+            ] = same
             out["ok"] &= same
         except Exception as exc:  # report, go on to the timings
-            out["checks"][f"arraykmeans {be.xp.__name__} {dtype}"] = {"error": repr(exc),
-                                                                      "ok": False}
+            out["checks"][f"arraykmeans {be.xp.__name__} {dtype}"] = {
+                "error": repr(exc),
+                "ok": False,
+            }
             out["ok"] = False
     if torch is not None:
         try:
             Xt = torch_from(torch, be, be.to_device(Xh))
             Ct = torch_from(torch, be, be.to_device(Ch))
             C, labels = torch_lloyd(torch, Xt, Ct, iters, torch_chunk_rows(k, 256))
-            compare("torch float32", labels.cpu().numpy(), C.cpu().numpy(), None, 1e-4, False)
+            compare(
+                "torch float32",
+                labels.cpu().numpy(),
+                C.cpu().numpy(),
+                None,
+                1e-4,
+                False,
+            )
         except Exception as exc:
             out["checks"]["torch float32"] = {"error": repr(exc), "ok": False}
             out["ok"] = False
@@ -281,8 +334,9 @@ def timed(be: Backend, fn: Callable[[], Any]) -> float:
     return t
 
 
-def run_shape(be: Backend, torch: Any, n: int, d: int, k: int, args: argparse.Namespace
-              ) -> dict[str, Any]:
+def run_shape(
+    be: Backend, torch: Any, n: int, d: int, k: int, args: argparse.Namespace
+) -> dict[str, Any]:
     import arraykmeans
 
     xp = be.xp
@@ -305,11 +359,14 @@ def run_shape(be: Backend, torch: Any, n: int, d: int, k: int, args: argparse.Na
     def akm(max_iter: int) -> Callable[[], Any]:
         def run() -> Any:
             if wm is None:
-                return arraykmeans.KMeans(n_clusters=k, init=C, n_init=1,
-                                          max_iter=max_iter, tol=0.0).fit(X)
+                return arraykmeans.KMeans(
+                    n_clusters=k, init=C, n_init=1, max_iter=max_iter, tol=0.0
+                ).fit(X)
             with arraykmeans.config_context(working_memory=wm):
-                return arraykmeans.KMeans(n_clusters=k, init=C, n_init=1,
-                                          max_iter=max_iter, tol=0.0).fit(X)
+                return arraykmeans.KMeans(
+                    n_clusters=k, init=C, n_init=1, max_iter=max_iter, tol=0.0
+                ).fit(X)
+
         return run
 
     runners: dict[str, Callable[[], Any]] = {AKM: akm(iters), AKM + " 1-it": akm(1)}
@@ -339,8 +396,10 @@ def run_shape(be: Backend, torch: Any, n: int, d: int, k: int, args: argparse.Na
             errors[name] = repr(exc)
             del runners[name]
     if akm_n_iter is not None and akm_n_iter != iters:
-        errors["n_iter"] = (f"arraykmeans stopped after {akm_n_iter} of {iters} "
-                            "iterations: its per-iteration figures are off")
+        errors["n_iter"] = (
+            f"arraykmeans stopped after {akm_n_iter} of {iters} "
+            "iterations: its per-iteration figures are off"
+        )
     first = max(timed(be, floor_once), 1e-6)
     inner = int(min(100, max(1, math.ceil(0.05 / first))))
 
@@ -391,21 +450,36 @@ def run_shape(be: Backend, torch: Any, n: int, d: int, k: int, args: argparse.Na
         if one:
             t1 = cm.median(one)
             entry["one_iter_s"] = cm.summary(one)
-            entry["marginal_s_per_iter"] = (med - t1) / (iters - 1) if iters > 1 else None
+            entry["marginal_s_per_iter"] = (
+                (med - t1) / (iters - 1) if iters > 1 else None
+            )
         results[name] = entry
     results[FLOOR]["inner_repeats"] = inner
     h2d_med = cm.median(h2d)
     case = {
-        "n": n, "d": d, "k": k, "iterations": iters, "dtype": "float32",
-        "x_bytes": n * d * 4, "flops_per_iteration": flops,
+        "n": n,
+        "d": d,
+        "k": k,
+        "iterations": iters,
+        "dtype": "float32",
+        "x_bytes": n * d * 4,
+        "flops_per_iteration": flops,
         "host_data_generation_s": gen_s,
-        "h2d_s": cm.summary(h2d), "h2d_GBps": n * d * 4 / h2d_med / 1e9,
+        "h2d_s": cm.summary(h2d),
+        "h2d_GBps": n * d * 4 / h2d_med / 1e9,
         "akm_n_iter": akm_n_iter,
-        "contenders": results, "errors": errors, "order": order,
+        "contenders": results,
+        "errors": errors,
+        "order": order,
     }
-    print(f"n={n} d={d} k={k}: " + ", ".join(
-        f"{name} {cm.fmt_s(r['s_per_iter'])} s/it" for name, r in results.items())
-        + f", H2D {cm.fmt_s(h2d_med)} s", flush=True)
+    print(
+        f"n={n} d={d} k={k}: "
+        + ", ".join(
+            f"{name} {cm.fmt_s(r['s_per_iter'])} s/it" for name, r in results.items()
+        )
+        + f", H2D {cm.fmt_s(h2d_med)} s",
+        flush=True,
+    )
     runners.clear()
     return case
 
@@ -419,20 +493,36 @@ def gpu_description(be: Backend, torch: Any) -> dict[str, Any]:
     if cupy is not None:
         try:
             props = cupy.cuda.runtime.getDeviceProperties(0)
-            keep = ("name", "totalGlobalMem", "multiProcessorCount", "clockRate",
-                    "memoryClockRate", "memoryBusWidth", "l2CacheSize", "major", "minor",
-                    "pciBusID")
+            keep = (
+                "name",
+                "totalGlobalMem",
+                "multiProcessorCount",
+                "clockRate",
+                "memoryClockRate",
+                "memoryBusWidth",
+                "l2CacheSize",
+                "major",
+                "minor",
+                "pciBusID",
+            )
             info["properties"] = {
-                key: (props[key].decode() if isinstance(props.get(key), bytes) else props.get(key))
-                for key in keep if key in props
+                key: (
+                    props[key].decode()
+                    if isinstance(props.get(key), bytes)
+                    else props.get(key)
+                )
+                for key in keep
+                if key in props
             }
             mem_clock, bus = props.get("memoryClockRate"), props.get("memoryBusWidth")
             if mem_clock and bus:
                 info["nominal_bandwidth_GBps"] = 2 * mem_clock * 1e3 * bus / 8 / 1e9
         except Exception as exc:
             info["properties"] = repr(exc)
-        for key, fn in (("driver_version", cupy.cuda.runtime.driverGetVersion),
-                        ("runtime_version", cupy.cuda.runtime.runtimeGetVersion)):
+        for key, fn in (
+            ("driver_version", cupy.cuda.runtime.driverGetVersion),
+            ("runtime_version", cupy.cuda.runtime.runtimeGetVersion),
+        ):
             try:
                 info[key] = fn()
             except Exception as exc:
@@ -444,9 +534,17 @@ def gpu_description(be: Backend, torch: Any) -> dict[str, Any]:
         info["torch_allow_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
     try:
         smi = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm,"
-             "clocks.max.memory,power.limit,pstate,temperature.gpu,utilization.gpu",
-             "--format=csv"], capture_output=True, text=True, timeout=30, check=False)
+            [
+                "nvidia-smi",
+                "--query-gpu=name,driver_version,memory.total,clocks.max.sm,"
+                "clocks.max.memory,power.limit,pstate,temperature.gpu,utilization.gpu",
+                "--format=csv",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         info["nvidia_smi"] = smi.stdout.strip() or smi.stderr.strip()
     except (OSError, subprocess.TimeoutExpired) as exc:
         info["nvidia_smi"] = f"unavailable: {exc!r}"
@@ -458,7 +556,10 @@ def report_markdown(doc: dict[str, Any]) -> str:
     props = g.get("properties") if isinstance(g.get("properties"), dict) else {}
     lines = [f"# GPU benchmark, {doc['machine_name']}, {doc['created']}", ""]
     if doc["settings"]["dry_run_numpy"]:
-        lines += ["**DRY RUN on NumPy: a check of the script, the numbers mean nothing.**", ""]
+        lines += [
+            "**DRY RUN on NumPy: a check of the script, the numbers mean nothing.**",
+            "",
+        ]
     lines += [
         f"- GPU: {props.get('name', '?')}, {props.get('multiProcessorCount', '?')} SMs, "
         f"{(props.get('totalGlobalMem') or 0) / 2**30:.0f} GiB, nominal bandwidth "
@@ -481,9 +582,11 @@ def report_markdown(doc: dict[str, Any]) -> str:
         "",
     ]
     c = doc["correctness"]
-    lines.append(f"**Correctness** (n={c.get('n')}, d={c.get('d')}, k={c.get('k')}, "
-                 f"{c.get('iterations')} iterations, against {c.get('reference')}): "
-                 + ("OK" if c.get("ok") else "FAILED"))
+    lines.append(
+        f"**Correctness** (n={c.get('n')}, d={c.get('d')}, k={c.get('k')}, "
+        f"{c.get('iterations')} iterations, against {c.get('reference')}): "
+        + ("OK" if c.get("ok") else "FAILED")
+    )
     lines.append("")
     for name, chk in c.get("checks", {}).items():
         if "error" in chk:
@@ -492,31 +595,69 @@ def report_markdown(doc: dict[str, Any]) -> str:
             lines.append(
                 f"- {name}: labels {chk['label_agreement']:.6f}, centres "
                 f"{chk['max_center_diff_rel']:.1e} (rtol {chk['rtol']:.0e})"
-                + ("" if chk.get("inertia_diff_rel") is None
-                   else f", inertia {chk['inertia_diff_rel']:.1e}")
-                + ("" if "predict_equals_labels" not in chk
-                   else f", predict == labels_ {chk['predict_equals_labels']}")
-                + ("" if chk["ok"] else "  **FAIL**"))
+                + (
+                    ""
+                    if chk.get("inertia_diff_rel") is None
+                    else f", inertia {chk['inertia_diff_rel']:.1e}"
+                )
+                + (
+                    ""
+                    if "predict_equals_labels" not in chk
+                    else f", predict == labels_ {chk['predict_equals_labels']}"
+                )
+                + ("" if chk["ok"] else "  **FAIL**")
+            )
     lines.append("")
-    headers = ["shape (n, d, k)", "contender", "median s", "s/iteration", "marginal s/it",
-               "1-it s", "akm ÷ this", "÷ floor", "GFLOP/s", "peak GPU MiB"]
+    headers = [
+        "shape (n, d, k)",
+        "contender",
+        "median s",
+        "s/iteration",
+        "marginal s/it",
+        "1-it s",
+        "akm ÷ this",
+        "÷ floor",
+        "GFLOP/s",
+        "peak GPU MiB",
+    ]
     rows = []
     for case in doc["cases"]:
         shape = f"{case['n']}, {case['d']}, {case['k']}"
         for name, r in case["contenders"].items():
-            rows.append([
-                shape, name, cm.fmt_s(r["times_s"]["median"]), cm.fmt_s(r["s_per_iter"]),
-                cm.fmt_s(r.get("marginal_s_per_iter")),
-                cm.fmt_s(r["one_iter_s"]["median"]) if "one_iter_s" in r else "-",
-                cm.fmt_ratio(r["akm_over_this"]), cm.fmt_ratio(r["this_over_floor"]),
-                f"{r['gflops']:.0f}", cm.mib(r.get("peak_gpu_bytes")),
-            ])
-        rows.append([shape, "host→device copy of X", cm.fmt_s(case["h2d_s"]["median"]),
-                     "-", "-", "-", "-", "-", f"{case['h2d_GBps']:.1f} GB/s",
-                     cm.mib(case["x_bytes"])])
+            rows.append(
+                [
+                    shape,
+                    name,
+                    cm.fmt_s(r["times_s"]["median"]),
+                    cm.fmt_s(r["s_per_iter"]),
+                    cm.fmt_s(r.get("marginal_s_per_iter")),
+                    cm.fmt_s(r["one_iter_s"]["median"]) if "one_iter_s" in r else "-",
+                    cm.fmt_ratio(r["akm_over_this"]),
+                    cm.fmt_ratio(r["this_over_floor"]),
+                    f"{r['gflops']:.0f}",
+                    cm.mib(r.get("peak_gpu_bytes")),
+                ]
+            )
+        rows.append(
+            [
+                shape,
+                "host→device copy of X",
+                cm.fmt_s(case["h2d_s"]["median"]),
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                f"{case['h2d_GBps']:.1f} GB/s",
+                cm.mib(case["x_bytes"]),
+            ]
+        )
     lines.append(cm.markdown_table(headers, rows))
-    errs = [f"{c['n']},{c['d']},{c['k']} {k}: {v}" for c in doc["cases"]
-            for k, v in c["errors"].items()]
+    errs = [
+        f"{c['n']},{c['d']},{c['k']} {k}: {v}"
+        for c in doc["cases"]
+        for k, v in c["errors"].items()
+    ]
     errs += [f"failed: {s}" for s in doc.get("failed", [])]
     errs += [f"skipped (time budget): {s}" for s in doc.get("skipped", [])]
     if errs:
@@ -538,20 +679,37 @@ def parse_shapes(text: str) -> list[tuple[int, int, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=cm.RESULTS_DIR, help="folder for JSON and md")
+    p.add_argument(
+        "--out", type=Path, default=cm.RESULTS_DIR, help="folder for JSON and md"
+    )
     p.add_argument("--quick", action="store_true", help="n / 10 and 3 repetitions")
     p.add_argument("--shapes", type=parse_shapes, default=None, help='"n,d,k;..."')
-    p.add_argument("--iters", type=int, default=20, help="Lloyd iterations per fit (default 20)")
-    p.add_argument("--repeat", type=int, default=None, help="timed repetitions (default 7)")
-    p.add_argument("--working-memory", type=float, default=None,
-                   help="arraykmeans working_memory in MiB (default: the library's)")
+    p.add_argument(
+        "--iters", type=int, default=20, help="Lloyd iterations per fit (default 20)"
+    )
+    p.add_argument(
+        "--repeat", type=int, default=None, help="timed repetitions (default 7)"
+    )
+    p.add_argument(
+        "--working-memory",
+        type=float,
+        default=None,
+        help="arraykmeans working_memory in MiB (default: the library's)",
+    )
     p.add_argument("--no-torch", action="store_true")
-    p.add_argument("--budget-s", type=float, default=240,
-                   help="skip the remaining shapes once this many seconds have passed")
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=240,
+        help="skip the remaining shapes once this many seconds have passed",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--machine", default=None)
-    p.add_argument("--dry-run-numpy", action="store_true",
-                   help="run the script's logic on NumPy (no GPU; numbers meaningless)")
+    p.add_argument(
+        "--dry-run-numpy",
+        action="store_true",
+        help="run the script's logic on NumPy (no GPU; numbers meaningless)",
+    )
     args = p.parse_args(argv)
     if args.iters < 2:
         p.error("--iters must be at least 2")
@@ -562,17 +720,23 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import cupy
         except Exception as exc:
-            print(f"gpu.py: CuPy is not importable ({exc!r}); nothing to benchmark. "
-                  "Run this on a machine with an NVIDIA GPU and CuPy "
-                  "(see benchmarks/run_gpu.sh).", file=sys.stderr)
+            print(
+                f"gpu.py: CuPy is not importable ({exc!r}); nothing to benchmark. "
+                "Run this on a machine with an NVIDIA GPU and CuPy "
+                "(see benchmarks/run_gpu.sh).",
+                file=sys.stderr,
+            )
             return 2
         try:
             usable = bool(cupy.is_available())
         except Exception:
             usable = False
         if not usable:
-            print("gpu.py: CuPy is installed but no usable CUDA device was found; "
-                  "nothing to benchmark.", file=sys.stderr)
+            print(
+                "gpu.py: CuPy is installed but no usable CUDA device was found; "
+                "nothing to benchmark.",
+                file=sys.stderr,
+            )
             return 2
 
     cm.ensure_repo_on_path()
@@ -588,7 +752,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 torch.backends.cuda.matmul.allow_tf32 = False
         except Exception as exc:
-            print(f"torch not importable ({exc!r}): no torch contender", file=sys.stderr)
+            print(
+                f"torch not importable ({exc!r}): no torch contender", file=sys.stderr
+            )
             torch = None
 
     t_start = time.perf_counter()
@@ -611,10 +777,16 @@ def main(argv: list[str] | None = None) -> int:
         "created": cm.now_iso(),
         "machine_name": name,
         "command": [Path(sys.executable).name, *sys.argv],
-        "settings": {"quick": args.quick, "shapes": shapes, "iters": args.iters,
-                     "repeat": args.repeat, "working_memory": args.working_memory,
-                     "seed": args.seed, "dry_run_numpy": args.dry_run_numpy,
-                     "torch": torch is not None},
+        "settings": {
+            "quick": args.quick,
+            "shapes": shapes,
+            "iters": args.iters,
+            "repeat": args.repeat,
+            "working_memory": args.working_memory,
+            "seed": args.seed,
+            "dry_run_numpy": args.dry_run_numpy,
+            "torch": torch is not None,
+        },
         "gpu": gpu,
         "machine": machine,
         "correctness": correctness,
@@ -647,7 +819,9 @@ def main(argv: list[str] | None = None) -> int:
     md = write()
     print()
     print(md)
-    print(f"wrote {out_json} and {out_json.with_suffix('.md').name} ({doc['wall_s']:.0f} s)")
+    print(
+        f"wrote {out_json} and {out_json.with_suffix('.md').name} ({doc['wall_s']:.0f} s)"
+    )
     return 0 if correctness["ok"] else 1
 
 

@@ -96,7 +96,9 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         est = make()
 
-    working_memory = spec["working_memory"] or arraykmeans.get_config()["working_memory"]
+    working_memory = (
+        spec["working_memory"] or arraykmeans.get_config()["working_memory"]
+    )
     with arraykmeans.config_context(working_memory=working_memory):
         gc.collect()
         if method == "tracemalloc":
@@ -120,7 +122,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         "baseline_rss": base_rss,
         "baseline_ru_maxrss": base_ru,
         "ru_maxrss_delta": peak_ru - base_ru if method == "rss" else None,
-        "vmhwm_delta": (hwm - base_rss) if (method == "rss" and reset_ok and hwm and base_rss)
+        "vmhwm_delta": (hwm - base_rss)
+        if (method == "rss" and reset_ok and hwm and base_rss)
         else None,
         "traced_peak": traced,
         "seconds": seconds,
@@ -135,13 +138,14 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, check=False
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     for line in proc.stdout.splitlines():
         if line.startswith(MARK):
-            return json.loads(line[len(MARK):])
+            return json.loads(line[len(MARK) :])
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
     return {"error": f"exit code {proc.returncode}: " + " | ".join(tail)}
 
@@ -153,14 +157,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--d", type=int, default=16)
     p.add_argument("--k", type=int, default=1000)
     p.add_argument("--max-iter", type=int, default=3)
-    p.add_argument("--cases", default="fit,predict",
-                   help=f"comma-separated, from {', '.join(CASES)} (default fit,predict; "
-                   "fit-k-means++ includes the default initialisation and takes minutes)")
-    p.add_argument("--methods", default="rss,tracemalloc",
-                   help="rss (ru_maxrss and VmHWM), tracemalloc, or both (default)")
-    p.add_argument("--working-memory", type=float, default=None,
-                   help="arraykmeans working_memory in MiB (default: the library's)")
-    p.add_argument("--sklearn", action="store_true", help="add scikit-learn as a reference")
+    p.add_argument(
+        "--cases",
+        default="fit,predict",
+        help=f"comma-separated, from {', '.join(CASES)} (default fit,predict; "
+        "fit-k-means++ includes the default initialisation and takes minutes)",
+    )
+    p.add_argument(
+        "--methods",
+        default="rss,tracemalloc",
+        help="rss (ru_maxrss and VmHWM), tracemalloc, or both (default)",
+    )
+    p.add_argument(
+        "--working-memory",
+        type=float,
+        default=None,
+        help="arraykmeans working_memory in MiB (default: the library's)",
+    )
+    p.add_argument(
+        "--sklearn", action="store_true", help="add scikit-learn as a reference"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=1200, help="seconds per subprocess")
     p.add_argument("--machine", default=None)
@@ -183,10 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     x_nbytes = args.n * args.d * 4
     budget = 2 * x_nbytes + 512 * 2**20
 
-    print(f"n={args.n} d={args.d} k={args.k} float32, X = {cm.mib(x_nbytes)} MiB, "
-          f"budget 2·X + 512 MiB = {cm.mib(budget)} MiB, max_iter={args.max_iter}, "
-          "working_memory=" + (f"{args.working_memory:g} MiB" if args.working_memory
-                                else "library default"), flush=True)
+    print(
+        f"n={args.n} d={args.d} k={args.k} float32, X = {cm.mib(x_nbytes)} MiB, "
+        f"budget 2·X + 512 MiB = {cm.mib(budget)} MiB, max_iter={args.max_iter}, "
+        "working_memory="
+        + (
+            f"{args.working_memory:g} MiB" if args.working_memory else "library default"
+        ),
+        flush=True,
+    )
     t_start = time.perf_counter()
     working_memory = args.working_memory
     rows: list[dict[str, Any]] = []
@@ -195,9 +216,17 @@ def main(argv: list[str] | None = None) -> int:
         for case in cases:
             merged: dict[str, Any] = {"library": lib, "case": case}
             for method in methods:
-                spec = {"n": args.n, "d": args.d, "k": args.k, "max_iter": args.max_iter,
-                        "library": lib, "case": case, "method": method,
-                        "seed": args.seed, "working_memory": args.working_memory}
+                spec = {
+                    "n": args.n,
+                    "d": args.d,
+                    "k": args.k,
+                    "max_iter": args.max_iter,
+                    "library": lib,
+                    "case": case,
+                    "method": method,
+                    "seed": args.seed,
+                    "working_memory": args.working_memory,
+                }
                 res = run_child(spec, args.timeout)
                 if "error" in res:
                     crashed = True
@@ -208,8 +237,10 @@ def main(argv: list[str] | None = None) -> int:
                 for key, value in res.items():
                     if value is not None:
                         merged[key] = value
-            measures = [merged.get(key) for key in
-                        ("ru_maxrss_delta", "vmhwm_delta", "traced_peak")]
+            measures = [
+                merged.get(key)
+                for key in ("ru_maxrss_delta", "vmhwm_delta", "traced_peak")
+            ]
             measures = [m for m in measures if m is not None]
             merged["peak"] = max(measures) if measures else None
             merged["budget"] = budget
@@ -218,8 +249,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 merged["verdict"] = "PASS" if merged["peak"] < budget else "FAIL"
             rows.append(merged)
-            print(f"  {lib:12s} {case:14s} peak {cm.mib(merged['peak'])} MiB "
-                  f"-> {merged['verdict']} {merged.get('errors', '')}", flush=True)
+            print(
+                f"  {lib:12s} {case:14s} peak {cm.mib(merged['peak'])} MiB "
+                f"-> {merged['verdict']} {merged.get('errors', '')}",
+                flush=True,
+            )
 
     machine = cm.machine_info()
     name = args.machine or cm.default_machine_name()
@@ -230,10 +264,18 @@ def main(argv: list[str] | None = None) -> int:
         "created": cm.now_iso(),
         "machine_name": name,
         "command": [Path(sys.executable).name, *sys.argv],
-        "settings": {"n": args.n, "d": args.d, "k": args.k, "dtype": "float32",
-                     "max_iter": args.max_iter, "cases": cases, "methods": methods,
-                     "working_memory_mib": working_memory, "seed": args.seed,
-                     "predict_fit_rows": min(args.n, PREDICT_FIT_ROWS * args.k)},
+        "settings": {
+            "n": args.n,
+            "d": args.d,
+            "k": args.k,
+            "dtype": "float32",
+            "max_iter": args.max_iter,
+            "cases": cases,
+            "methods": methods,
+            "working_memory_mib": working_memory,
+            "seed": args.seed,
+            "predict_fit_rows": min(args.n, PREDICT_FIT_ROWS * args.k),
+        },
         "x_nbytes": x_nbytes,
         "budget_bytes": budget,
         "machine": machine,
@@ -246,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(md)
     print(f"wrote {out_json} and {out_json.with_suffix('.md').name}")
-    akm_fail = any(r["verdict"] != "PASS" for r in rows if r["library"] == "arraykmeans")
+    akm_fail = any(
+        r["verdict"] != "PASS" for r in rows if r["library"] == "arraykmeans"
+    )
     if crashed:
         return 2
     return 1 if akm_fail else 0
@@ -255,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
 def report_markdown(doc: dict[str, Any]) -> str:
     s = doc["settings"]
     lines = [
-        f"# Memory bound, {doc['machine_name']}, {doc['created']}", "",
+        f"# Memory bound, {doc['machine_name']}, {doc['created']}",
+        "",
         f"- n={s['n']}, d={s['d']}, k={s['k']}, float32, max_iter={s['max_iter']}, "
         f"working_memory={s['working_memory_mib'] or 0:g} MiB; predict uses a model fitted on "
         f"the first {s['predict_fit_rows']} rows.",
@@ -267,22 +312,44 @@ def report_markdown(doc: dict[str, Any]) -> str:
     ]
     lines += [f"- {line}" for line in cm.describe_machine(doc["machine"])]
     lines.append("")
-    headers = ["library", "case", "baseline RSS MiB", "ru_maxrss Δ MiB", "VmHWM Δ MiB",
-               "traced MiB", "budget MiB", "peak ÷ budget", "verdict", "call s"]
+    headers = [
+        "library",
+        "case",
+        "baseline RSS MiB",
+        "ru_maxrss Δ MiB",
+        "VmHWM Δ MiB",
+        "traced MiB",
+        "budget MiB",
+        "peak ÷ budget",
+        "verdict",
+        "call s",
+    ]
     table = []
     for r in doc["results"]:
         secs = r.get("seconds", {})
-        verdict = r["verdict"] if r["library"] == "arraykmeans" else f"({r['verdict']}, ref.)"
-        table.append([
-            r["library"], r["case"], cm.mib(r.get("baseline_rss")),
-            cm.mib(r.get("ru_maxrss_delta")), cm.mib(r.get("vmhwm_delta")),
-            cm.mib(r.get("traced_peak")), cm.mib(r["budget"]),
-            "-" if r["peak"] is None else f"{r['peak'] / r['budget']:.2f}",
-            verdict, cm.fmt_s(secs.get("rss", secs.get("tracemalloc"))),
-        ])
+        verdict = (
+            r["verdict"] if r["library"] == "arraykmeans" else f"({r['verdict']}, ref.)"
+        )
+        table.append(
+            [
+                r["library"],
+                r["case"],
+                cm.mib(r.get("baseline_rss")),
+                cm.mib(r.get("ru_maxrss_delta")),
+                cm.mib(r.get("vmhwm_delta")),
+                cm.mib(r.get("traced_peak")),
+                cm.mib(r["budget"]),
+                "-" if r["peak"] is None else f"{r['peak'] / r['budget']:.2f}",
+                verdict,
+                cm.fmt_s(secs.get("rss", secs.get("tracemalloc"))),
+            ]
+        )
     lines.append(cm.markdown_table(headers, table))
-    errors = [f"{r['library']} {r['case']}: {e}" for r in doc["results"]
-              for e in r.get("errors", [])]
+    errors = [
+        f"{r['library']} {r['case']}: {e}"
+        for r in doc["results"]
+        for e in r.get("errors", [])
+    ]
     if errors:
         lines += ["", "**Errors**", ""] + [f"- {e}" for e in errors]
     return "\n".join(lines) + "\n"

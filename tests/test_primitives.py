@@ -223,3 +223,20 @@ class TestHostDevice:
     def test_ceil_log2(self, x, e):
         assert prim.ceil_log2(x) == e
         assert 2.0**e >= x > 2.0 ** (e - 1)
+
+
+def test_thread_pool_survives_fork():
+    """A process forked after a threaded fit can fit again (no stale pool)."""
+    import multiprocessing
+
+    X = np.random.RandomState(0).randn(20000, 4)
+    ak.KMeans(3, random_state=0, n_init=1).fit(X)  # starts the pool here
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        result = pool.apply_async(_fit_labels, (X,))
+        labels = result.get(timeout=60)
+    np.testing.assert_array_equal(labels, ak.KMeans(3, random_state=0).fit(X).labels_)
+
+
+def _fit_labels(X):
+    return ak.KMeans(3, random_state=0).fit(X).labels_
