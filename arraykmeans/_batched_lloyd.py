@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import _primitives as prim
+from ._lloyd import average_centers
 
 Array = Any
 
@@ -247,7 +248,7 @@ def lloyd_batched(
             sums, weights = _relocate_empty_batched(
                 xp, X, sample_weight, centers, sums, weights, labels, empty, flags[1:]
             )
-        new_centers = _average_centers_batched(xp, sums, weights, X.dtype)
+        new_centers = average_centers(xp, sums, weights, X.dtype)
         shift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=2))
         shift = xp.sum(shift**2, axis=1)
         centers = xp.where(stepping[:, None, None], new_centers, centers)
@@ -311,15 +312,3 @@ def _relocate_empty_batched(
     sums = sums + moved - leave @ moved
     weights = weights + w_far - (leave @ w_far[:, :, None])[:, :, 0]
     return sums, weights
-
-
-def _average_centers_batched(
-    xp: ModuleType, sums: Array, weights: Array, dtype: Any
-) -> Array:
-    positive = weights > 0
-    safe = xp.where(positive, weights, xp.ones_like(weights))
-    means = sums * (1 / safe)[:, :, None]
-    heaviest = xp.argmax(weights, axis=1)[:, None]
-    fallback = prim.gather_rows(xp, means, heaviest)  # (B, 1, d)
-    means = xp.where(positive[:, :, None], means, fallback)
-    return xp.astype(means, dtype, copy=False)
