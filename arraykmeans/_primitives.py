@@ -304,6 +304,10 @@ NUMPY_MIN_ROWS = 256
 NUMPY_MAX_ROWS = 16384
 # Rows per sparse segment-sum product.
 NUMPY_GROUP_ROWS = 16384
+# Use the optional compiled row loops (numba) when they are available; their
+# argmin only up to this many centres.
+USE_COMPILED = True
+COMPILED_ARGMIN_MAX_K = 64
 # Batched problems are processed in groups of about this many bytes of
 # temporaries (distance block and rows).
 NUMPY_BATCH_BYTES = 2**21
@@ -380,10 +384,13 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     rows = chunk_rows(np, n, dtype.itemsize * (k + 2 * d) + 16, cache_rows=rows)
     neg2_ct = (centers * -2).T
     c_norms = row_sq_norms(np, centers)
+    kernels = _compiled_kernels()
     # With many centres per feature, a column of ones appended to the rows and
     # the centre norms appended to the product's right-hand side let BLAS add
     # the norms: one pass over the distance block less, for a copy of the rows.
     augment = k >= 2 * d
+    # NumPy's vectorised argmin wins on long rows, the compiled loop on short ones.
+    compiled_argmin = kernels is not None and k <= COMPILED_ARGMIN_MAX_K
     if augment:
         rhs = np.concatenate([neg2_ct, c_norms[None, :]], axis=0)
     labels = np.empty(n, dtype=np.int32)
@@ -436,14 +443,49 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
                 sums += part
         return sums
 
+    def work_compiled(worker: int):
+        # BLAS forms each distance block; one compiled pass takes the argmin of
+        # every row and another adds the rows (still in cache) to their sums.
+        block = np.empty((rows, k), dtype=dtype)
+        sums = np.zeros((k, d), dtype=acc_dtype) if accumulate else None
+        totals = np.zeros(k, dtype=acc_dtype) if accumulate else None
+        if augment:
+            padded = np.empty((rows, d + 1), dtype=dtype)
+            padded[:, d] = 1
+        for c0 in range(bounds[worker], bounds[worker + 1], rows):
+            sl = slice(c0, min(c0 + rows, bounds[worker + 1]))
+            Xc = framed(sl)
+            m = Xc.shape[0]
+            dist = block[:m]
+            if augment:
+                padded[:m, :d] = Xc
+                np.matmul(padded[:m], rhs, out=dist)
+            else:
+                np.matmul(Xc, neg2_ct, out=dist)
+            if compiled_argmin:
+                kernels.argmin_rows(dist, c_norms, not augment, labels, c0)
+            else:
+                if not augment:
+                    dist += c_norms
+                labels[sl] = dist.argmin(axis=1)
+            if accumulate:
+                kernels.accumulate_rows(Xc, sample_weight[sl], labels[sl], sums, totals)
+        return sums, totals
+
+    task = work if kernels is None else work_compiled
     if threading is None:
-        partials = [work(0)]
+        partials = [task(0)]
     else:
         pool, controller = threading
         with controller.limit(limits=1, user_api="blas"):
-            partials = list(pool.map(work, range(n_workers)))
+            partials = list(pool.map(task, range(n_workers)))
     sums = weights = None
-    if accumulate:
+    if accumulate and kernels is not None:
+        sums, weights = partials[0]
+        for part_sums, part_totals in partials[1:]:
+            sums += part_sums
+            weights += part_totals
+    elif accumulate:
         sums = partials[0]
         for part in partials[1:]:
             sums += part
@@ -451,6 +493,15 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
             acc_dtype, copy=False
         )
     return Assignment(labels=labels, sums=sums, weights=weights)
+
+
+def _compiled_kernels() -> Any:
+    """The numba row loops, or None (numba absent or disabled)."""
+    if not USE_COMPILED:
+        return None
+    from ._numba_kernels import KERNELS
+
+    return KERNELS
 
 
 def sq_distances_to_assigned(
@@ -720,6 +771,7 @@ def _assign_batched_numpy(
         raise ValueError("accumulate=True expects data already in the centres' frame")
     neg2_ct = np.transpose(centers * -2, (0, 2, 1))
     c_norms = np.einsum("bkd,bkd->bk", centers, centers)
+    kernels = _compiled_kernels()
     labels = np.zeros((B, n), dtype=np.int32)
     sums = np.zeros((B, k, d), dtype=acc_dtype) if accumulate else None
     weights = np.zeros((B, k), dtype=acc_dtype) if accumulate else None
@@ -738,15 +790,27 @@ def _assign_batched_numpy(
             Xg = Xg - offset[idx]
         if scale != 1.0:
             Xg = Xg * scale
+        m = idx.size
         dist = np.matmul(Xg, neg2_ct[idx])
         dist += c_norms[idx, None, :]
-        lab = dist.argmin(axis=2).astype(np.int32)
+        if kernels is not None and k <= COMPILED_ARGMIN_MAX_K:
+            flat = np.empty(m * n, dtype=np.int32)
+            kernels.argmin_rows(dist.reshape(m * n, k), c_norms[0], False, flat, 0)
+            lab = flat.reshape(m, n)
+        else:
+            lab = dist.argmin(axis=2).astype(np.int32)
         labels[idx] = lab
         if accumulate:
-            m = idx.size
             ids = (lab + (np.arange(m, dtype=np.int32) * k)[:, None]).reshape(-1)
             w = sample_weight[idx].reshape(-1)
-            rows = Xg.reshape(m * n, d)
+            rows = np.ascontiguousarray(Xg).reshape(m * n, d)
+            if kernels is not None:
+                part = np.zeros((m * k, d), dtype=acc_dtype)
+                totals = np.zeros(m * k, dtype=acc_dtype)
+                kernels.accumulate_rows(rows, w, ids, part, totals)
+                sums[idx] = part.reshape(m, k, d)
+                weights[idx] = totals.reshape(m, k)
+                return
             part = _sparse_segment_sum(rows, ids, w, m * k)
             if part is None:
                 part = _segment_sum_numpy(rows * w[:, None], ids, m * k, acc_dtype)

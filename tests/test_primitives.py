@@ -116,11 +116,18 @@ class TestAssign:
             rtol=backend.rtol * 10,
         )
 
+    @pytest.mark.parametrize("compiled", [True, False], ids=["numba", "no-numba"])
     @pytest.mark.parametrize("sparse", [True, False], ids=["scipy", "no-scipy"])
     @pytest.mark.parametrize("threads", [True, False], ids=["threads", "one-thread"])
-    def test_numpy_fast_path_equals_standard(self, monkeypatch, sparse, threads):
-        """Many chunks, thread pool or not, SciPy or not: same as the fallback."""
-        X, C, _, w = _data(n=20000, d=6, k=9)
+    @pytest.mark.parametrize("k", [9, 80], ids=["k9", "k80"])
+    def test_numpy_fast_path_equals_standard(
+        self, monkeypatch, compiled, sparse, threads, k
+    ):
+        """Many chunks; threads, SciPy, numba or not; short and long rows: as the fallback."""
+        if compiled:
+            pytest.importorskip("numba")
+        monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+        X, C, _, w = _data(n=20000, d=6, k=k)
         if not sparse:
             monkeypatch.setattr(prim, "_sparse_segment_sum", lambda *a: None)
         if not threads:
@@ -240,3 +247,34 @@ def test_thread_pool_survives_fork():
 
 def _fit_labels(X):
     return ak.KMeans(3, random_state=0).fit(X).labels_
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "no-numba"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batched_numpy_fast_path_equals_standard(monkeypatch, compiled, dtype):
+    """assign_batched on NumPy (compiled loops or not) against the standard fallback."""
+    if compiled:
+        pytest.importorskip("numba")
+    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    rng = np.random.RandomState(3)
+    X = rng.randn(7, 300, 4).astype(dtype)
+    C = X[:, :5, :].copy()
+    w = rng.uniform(0.5, 2, size=(7, 300)).astype(dtype)
+    fast = prim.assign_batched(NP, X, C, sample_weight=w, accumulate=True)
+    slow = prim.assign_batched(
+        array_api_strict,
+        array_api_strict.asarray(X),
+        array_api_strict.asarray(C),
+        sample_weight=array_api_strict.asarray(w),
+        accumulate=True,
+    )
+    np.testing.assert_array_equal(fast.labels, np.asarray(slow.labels))
+    rtol = 1e-10 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(fast.sums, np.asarray(slow.sums), rtol=rtol, atol=1e-4)
+    np.testing.assert_allclose(fast.weights, np.asarray(slow.weights), rtol=rtol)
+    active = np.array([True, False, True, False, False, True, True])
+    part = prim.assign_batched(
+        NP, X, C, sample_weight=w, accumulate=True, active=active
+    )
+    np.testing.assert_array_equal(part.labels[active], fast.labels[active])
+    np.testing.assert_allclose(part.sums[active], fast.sums[active], rtol=1e-12)

@@ -1,0 +1,59 @@
+"""Optional compiled row loops for the NumPy fast path (needs numba).
+
+NumPy has no fused "argmin of each row, then add the row to its cluster's sum":
+as separate array operations both cost several passes over the distance block
+and the rows, and ``argmin`` along short rows is slow. These two loops do it in
+one pass each over data that is already in cache, the way scikit-learn's
+compiled loop does, while BLAS keeps computing the distance blocks.
+
+They are used only when numba imports and ``ARRAYKMEANS_DISABLE_NUMBA`` is not
+set; the NumPy array operations of :mod:`arraykmeans._primitives` remain the
+fallback and give the same labels (the same float comparisons, first index on
+ties) and sums equal to rounding.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+KERNELS: Any = None
+
+if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - exercised where numba is absent
+        numba = None
+
+    if numba is not None:
+
+        @numba.njit(nogil=True, cache=True)
+        def argmin_rows(dist, c_norms, add_norms, labels, start):  # pragma: no cover
+            """labels[start + i] = argmin_j (dist[i, j] (+ c_norms[j])), first on ties."""
+            n, k = dist.shape
+            for i in range(n):
+                best = 0
+                low = dist[i, 0] + c_norms[0] if add_norms else dist[i, 0]
+                for j in range(1, k):
+                    value = dist[i, j] + c_norms[j] if add_norms else dist[i, j]
+                    if value < low:
+                        low = value
+                        best = j
+                labels[start + i] = best
+
+        @numba.njit(nogil=True, cache=True)
+        def accumulate_rows(rows, weights, ids, sums, totals):  # pragma: no cover
+            """sums[ids[i]] += weights[i] * rows[i]; totals[ids[i]] += weights[i]."""
+            n, d = rows.shape
+            for i in range(n):
+                c = ids[i]
+                w = weights[i]
+                totals[c] += w
+                for t in range(d):
+                    sums[c, t] += rows[i, t] * w
+
+        class _Kernels:
+            argmin_rows = staticmethod(argmin_rows)
+            accumulate_rows = staticmethod(accumulate_rows)
+
+        KERNELS = _Kernels
