@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
+
 KERNELS: Any = None
 
 if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
@@ -52,8 +54,27 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 for t in range(d):
                     sums[c, t] += rows[i, t] * w
 
+        @numba.njit(nogil=True, cache=True)
+        def inertia_rows(rows, centers, labels, weights):  # pragma: no cover
+            """sum_i weights[i] * ‖rows[i] - centers[labels[i]]‖², in float64.
+
+            Each row's squared distance is formed in the data dtype, as
+            scikit-learn does; the sum is float64.
+            """
+            n, d = rows.shape
+            total = 0.0
+            for i in range(n):
+                c = labels[i]
+                sq = rows[i, 0] * 0
+                for t in range(d):
+                    diff = rows[i, t] - centers[c, t]
+                    sq += diff * diff
+                total += np.float64(sq) * np.float64(weights[i])
+            return total
+
         class _Kernels:
             argmin_rows = staticmethod(argmin_rows)
             accumulate_rows = staticmethod(accumulate_rows)
+            inertia_rows = staticmethod(inertia_rows)
 
         KERNELS = _Kernels

@@ -304,6 +304,8 @@ NUMPY_MIN_ROWS = 256
 NUMPY_MAX_ROWS = 16384
 # Rows per sparse segment-sum product.
 NUMPY_GROUP_ROWS = 16384
+# Below this many multiply-adds (n * k * d) one thread is as fast as the pool.
+NUMPY_THREAD_MIN_WORK = 2**27
 # Use the optional compiled row loops (numba) when they are available; their
 # argmin only up to this many centres.
 USE_COMPILED = True
@@ -394,7 +396,10 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     if augment:
         rhs = np.concatenate([neg2_ct, c_norms[None, :]], axis=0)
     labels = np.empty(n, dtype=np.int32)
-    threading = _numpy_threading() if n > rows else None
+    # Threads pay only when there is enough work to share.
+    threading = (
+        _numpy_threading() if n > rows and n * k * d >= NUMPY_THREAD_MIN_WORK else None
+    )
     n_workers = min(-(-n // rows), _cpu_threads()) if threading else 1
     # Each worker takes one contiguous share of the rows; sums are formed per group
     # of rows, so that the sparse product's fixed cost is paid rarely.
@@ -538,6 +543,9 @@ def weighted_inertia(
     if not is_numpy_namespace(xp):
         sq = sq_distances_to_assigned(xp, X, centers, labels, dtype=acc)
         return float(sq @ xp.astype(sample_weight, acc, copy=False))
+    kernels = _compiled_kernels()
+    if kernels is not None:
+        return float(kernels.inertia_rows(X, centers, labels, sample_weight))
     n, d = X.shape
     rows = chunk_rows(
         np,

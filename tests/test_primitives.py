@@ -130,7 +130,9 @@ class TestAssign:
         X, C, _, w = _data(n=20000, d=6, k=k)
         if not sparse:
             monkeypatch.setattr(prim, "_sparse_segment_sum", lambda *a: None)
-        if not threads:
+        if threads:
+            monkeypatch.setattr(prim, "NUMPY_THREAD_MIN_WORK", 0)
+        else:
             monkeypatch.setattr(prim, "_numpy_threading", lambda: None)
         offset = np.linspace(-1, 1, 6)
         for kwargs in ({}, {"offset": offset, "scale": 0.25}):
@@ -278,3 +280,23 @@ def test_batched_numpy_fast_path_equals_standard(monkeypatch, compiled, dtype):
     )
     np.testing.assert_array_equal(part.labels[active], fast.labels[active])
     np.testing.assert_allclose(part.sums[active], fast.sums[active], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_weighted_inertia_compiled_and_numpy_agree(monkeypatch, dtype):
+    pytest.importorskip("numba")
+    rng = np.random.RandomState(4)
+    X = rng.randn(3000, 5).astype(dtype)
+    C = X[:4].copy()
+    labels = rng.randint(4, size=3000).astype(np.int32)
+    w = rng.uniform(size=3000).astype(dtype)
+    expected = float(
+        np.sum(w.astype(np.float64) * ((X.astype(np.float64) - C[labels]) ** 2).sum(1))
+    )
+    values = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+        values[compiled] = prim.weighted_inertia(NP, X, w, C, labels)
+    rtol = 1e-12 if dtype == "float64" else 1e-6
+    assert values[True] == pytest.approx(expected, rel=rtol)
+    assert values[False] == pytest.approx(expected, rel=rtol)
