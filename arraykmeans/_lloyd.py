@@ -88,15 +88,15 @@ def kmeans_plusplus_init(
     def distances_to(idx: Array) -> list[Array]:
         Y = xp.astype(xp.take(X, idx, axis=0), acc, copy=False)
         y_norms = prim.row_sq_norms(xp, Y)
+        # -2 is a power of two: (-2 Y) X^T is exactly -2 (Y X^T), one pass less.
+        Y = Y * -2
         out = []
         for sl in chunks:
             Xa = xp.astype(X[sl, ...], acc, copy=False)
-            dist = (Y @ xp.permute_dims(Xa, (1, 0))) * -2
+            dist = Y @ xp.permute_dims(Xa, (1, 0))
             dist = dist + y_norms[:, None]
             dist = dist + x_norms[None, sl]
-            out.append(
-                xp.astype(xp.maximum(dist, xp.zeros_like(dist)), dtype, copy=False)
-            )
+            out.append(xp.astype(xp.maximum(dist, 0.0), dtype, copy=False))
         return out
 
     closest = xp.concat(distances_to(first), axis=1)[0, :]

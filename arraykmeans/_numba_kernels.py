@@ -72,9 +72,27 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 total += np.float64(sq) * np.float64(weights[i])
             return total
 
+        @numba.njit(nogil=True, cache=True)
+        def inertia_problems(rows, centers, labels, weights, out):  # pragma: no cover
+            """out[b] = inertia_rows of problem b; negative labels count as zero."""
+            B, n, d = rows.shape
+            for b in range(B):
+                total = 0.0
+                for i in range(n):
+                    c = labels[b, i]
+                    if c < 0:
+                        continue
+                    sq = rows[b, i, 0] * 0
+                    for t in range(d):
+                        diff = rows[b, i, t] - centers[b, c, t]
+                        sq += diff * diff
+                    total += np.float64(sq) * np.float64(weights[b, i])
+                out[b] = total
+
         class _Kernels:
             argmin_rows = staticmethod(argmin_rows)
             accumulate_rows = staticmethod(accumulate_rows)
             inertia_rows = staticmethod(inertia_rows)
+            inertia_problems = staticmethod(inertia_problems)
 
         KERNELS = _Kernels

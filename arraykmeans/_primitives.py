@@ -919,6 +919,11 @@ def weighted_inertia_batched(
     """
     B, n, d = X.shape
     acc = accumulation_dtype(xp, X.dtype, _dev(X))
+    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    if kernels is not None:
+        out = np.zeros(B, dtype=np.float64)
+        kernels.inertia_problems(X, centers, labels, sample_weight, out)
+        return out
     total = xp.zeros((B,), dtype=acc, device=_dev(X))
     for p, r in iter_problem_chunks(xp, B, n, 3 * d * _itemsize(X.dtype) + 16):
         lab = labels[p, r]
