@@ -16,12 +16,11 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace, device
+from array_api_compat import device
 
 from . import _batched_lloyd as blloyd
 from . import _primitives as prim
 from . import _validation as val
-from ._exceptions import ArrayMismatchError, NotFittedError, compatible
 from ._kmeans import _SCALE_EXP, _ParamsProtocol
 
 Array = Any
@@ -109,26 +108,7 @@ def _check_batch_params(owner: str, params: dict[str, Any]) -> None:
 def _check_weights(xp: ModuleType, X: Array, sample_weight: Any, mask: Any) -> Array:
     """(B, n) weights in X's dtype; padding (mask False) gets weight 0."""
     B, n, _ = X.shape
-    dev = device(X)
-    if sample_weight is None:
-        w = xp.ones((B, n), dtype=X.dtype, device=dev)
-    elif isinstance(sample_weight, numbers.Number) and not isinstance(
-        sample_weight, bool
-    ):
-        w = xp.full((B, n), float(sample_weight), dtype=X.dtype, device=dev)
-    else:
-        w = val.same_namespace(xp, X, sample_weight, "sample_weight")
-        if tuple(w.shape) != (B, n):
-            raise ValueError(
-                f"sample_weight.shape == {tuple(w.shape)}, expected {(B, n)} (one "
-                "weight per row of every problem)."
-            )
-        if not xp.isdtype(w.dtype, ("real floating", "integral", "bool")):
-            raise TypeError(f"sample_weight must be real numbers, got {w.dtype}.")
-        w = xp.astype(w, X.dtype)
-    val.check_finite(xp, w, "sample_weight")
-    if bool(xp.any(w < 0)):
-        raise ValueError("Negative values in data passed to sample_weight.")
+    w = val.check_sample_weight(xp, X, sample_weight, batched=True)
     if mask is not None:
         m = val.same_namespace(xp, X, mask, "mask")
         if tuple(m.shape) != (B, n):
@@ -446,27 +426,15 @@ class BatchedKMeans(_ParamsProtocol):
 
     def _check_test_data(self, X: Any, method: str) -> tuple[Array, ModuleType]:
         if not hasattr(self, "cluster_centers_"):
-            raise compatible(NotFittedError)(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
-                "with appropriate arguments before using this estimator."
-            )
+            raise val.not_fitted_error(self)
         X, xp, _ = val.check_array(X, estimator_name=type(self).__name__, batched=True)
-        model_xp = array_namespace(self.cluster_centers_)
-        if xp is not model_xp or device(X) != device(self.cluster_centers_):
-            raise ArrayMismatchError(
-                f"Inputs passed to {type(self).__name__}.{method}() must use the same "
-                "namespace and device as those passed to fit()."
-            )
-        B, _, d = self.cluster_centers_.shape
+        where = f"{type(self).__name__}.{method}()"
+        val.check_model_input(xp, X, self.cluster_centers_, where, self.n_features_in_)
+        B = self.cluster_centers_.shape[0]
         if X.shape[0] != B:
             raise ValueError(
                 f"X has {X.shape[0]} problems, but {type(self).__name__} was fitted "
                 f"on {B} problems."
-            )
-        if X.shape[2] != d:
-            raise ValueError(
-                f"X has {X.shape[2]} features, but {type(self).__name__} is "
-                f"expecting {d} features as input."
             )
         if X.dtype != self._fit_centers.dtype:
             X = xp.astype(X, self._fit_centers.dtype)

@@ -14,16 +14,13 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace, device
+from array_api_compat import device
 
 from . import _lloyd
 from . import _primitives as prim
 from . import _validation as val
 from ._exceptions import (
-    ArrayMismatchError,
     ConvergenceWarning,
-    NotFittedError,
-    compatible,
     warn,
 )
 
@@ -349,33 +346,13 @@ class KMeans(_ParamsProtocol):
 
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
-            raise compatible(NotFittedError)(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
-                "with appropriate arguments before using this estimator."
-            )
+            raise val.not_fitted_error(self)
 
     def _check_test_data(self, X: Any, method: str) -> tuple[Array, ModuleType]:
         self._check_fitted()
         X, xp, _ = val.check_array(X, estimator_name=type(self).__name__)
-        model_xp = array_namespace(self.cluster_centers_)
         where = f"{type(self).__name__}.{method}()"
-        if xp is not model_xp:
-            raise ArrayMismatchError(
-                f"Inputs passed to {where} must use the same namespace and device "
-                f"as those passed to fit(): X is a {val._lib(xp)} array but the model "
-                f"was fitted on {val._lib(model_xp)} arrays."
-            )
-        if device(X) != device(self.cluster_centers_):
-            raise ArrayMismatchError(
-                f"Inputs passed to {where} must use the same namespace and device "
-                f"as those passed to fit(): X is on device {device(X)!r} but the "
-                f"model's centres are on {device(self.cluster_centers_)!r}."
-            )
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} is "
-                f"expecting {self.n_features_in_} features as input."
-            )
+        val.check_model_input(xp, X, self.cluster_centers_, where, self.n_features_in_)
         if X.dtype != self._fit_centers.dtype:
             X = xp.astype(X, self._fit_centers.dtype)
         return X, xp

@@ -15,7 +15,12 @@ import numpy as np
 from array_api_compat import array_namespace, device, is_array_api_obj
 
 from . import _primitives as prim
-from ._exceptions import ArrayMismatchError, InvalidParameterError, compatible
+from ._exceptions import (
+    ArrayMismatchError,
+    InvalidParameterError,
+    NotFittedError,
+    compatible,
+)
 
 Array = Any
 
@@ -214,29 +219,34 @@ def _lib(xp: ModuleType) -> str:
     return name.replace("array_api_compat.", "").split(".")[0]
 
 
-def check_sample_weight(xp: ModuleType, X: Array, sample_weight: Any) -> Array:
-    """Validate ``sample_weight`` and return it as an (n,) array of ``X``'s dtype.
+def check_sample_weight(
+    xp: ModuleType, X: Array, sample_weight: Any, *, batched: bool = False
+) -> Array:
+    """Validate ``sample_weight``; return it with X's leading shape and X's dtype.
 
     ``None`` means unit weights, a scalar a constant weight. Weights must be
-    finite, non-negative and not all zero.
+    finite and non-negative. For one problem (shape (n,)) they must not all be
+    zero; for a stack of problems (shape (B, n)) zero marks padding and the
+    caller checks each problem.
     """
-    n = X.shape[0]
+    shape = tuple(X.shape[:-1])
     if sample_weight is None:
-        return xp.ones((n,), dtype=X.dtype, device=device(X))
+        return xp.ones(shape, dtype=X.dtype, device=device(X))
     if isinstance(sample_weight, numbers.Number) and not isinstance(
         sample_weight, bool
     ):
-        sw = xp.full((n,), float(sample_weight), dtype=X.dtype, device=device(X))
+        sw = xp.full(shape, float(sample_weight), dtype=X.dtype, device=device(X))
     else:
         sw = same_namespace(xp, X, sample_weight, "sample_weight")
-        if sw.ndim != 1:
+        if not batched and sw.ndim != 1:
             raise ValueError(
                 f"Sample weights must be 1D array or scalar, got sample_weight of "
                 f"shape {tuple(sw.shape)}."
             )
-        if sw.shape[0] != n:
+        if tuple(sw.shape) != shape:
+            hint = " (one weight per row of every problem)" if batched else ""
             raise ValueError(
-                f"sample_weight.shape == {tuple(sw.shape)}, expected {(n,)}!"
+                f"sample_weight.shape == {tuple(sw.shape)}, expected {shape}!{hint}"
             )
         if xp.isdtype(sw.dtype, "complex floating") or not xp.isdtype(
             sw.dtype, ("real floating", "integral", "bool")
@@ -246,11 +256,44 @@ def check_sample_weight(xp: ModuleType, X: Array, sample_weight: Any) -> Array:
     check_finite(xp, sw, "sample_weight")
     if bool(xp.any(sw < 0)):
         raise ValueError("Negative values in data passed to sample_weight.")
-    if not bool(xp.any(sw > 0)):
+    if not batched and not bool(xp.any(sw > 0)):
         raise ValueError(
             "sample_weight must have at least one positive value; all are zero."
         )
     return sw
+
+
+def not_fitted_error(estimator: Any) -> Exception:
+    """The error for a method called before ``fit`` (ValueError and AttributeError)."""
+    return compatible(NotFittedError)(
+        f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' "
+        "with appropriate arguments before using this estimator."
+    )
+
+
+def check_model_input(
+    xp: ModuleType, X: Array, model_array: Array, where: str, n_features: int
+) -> None:
+    """X must share the fitted model's library and device and its feature count."""
+    model_xp = array_namespace(model_array)
+    if xp is not model_xp:
+        raise ArrayMismatchError(
+            f"Inputs passed to {where} must use the same namespace and device "
+            f"as those passed to fit(): X is a {_lib(xp)} array but the model "
+            f"was fitted on {_lib(model_xp)} arrays."
+        )
+    if device(X) != device(model_array):
+        raise ArrayMismatchError(
+            f"Inputs passed to {where} must use the same namespace and device "
+            f"as those passed to fit(): X is on device {device(X)!r} but the "
+            f"model's centres are on {device(model_array)!r}."
+        )
+    if X.shape[-1] != n_features:
+        owner = where.split(".")[0]
+        raise ValueError(
+            f"X has {X.shape[-1]} features, but {owner} is expecting {n_features} "
+            "features as input."
+        )
 
 
 def check_random_state(seed: Any) -> np.random.RandomState:
