@@ -306,10 +306,8 @@ NUMPY_MAX_ROWS = 16384
 NUMPY_GROUP_ROWS = 16384
 # Below this many multiply-adds (n * k * d) one thread is as fast as the pool.
 NUMPY_THREAD_MIN_WORK = 2**27
-# Use the optional compiled row loops (numba) when they are available; their
-# argmin only up to this many centres.
+# Use the optional compiled row loops (numba) when they are available.
 USE_COMPILED = True
-COMPILED_ARGMIN_MAX_K = 64
 # Batched problems are processed in groups of about this many bytes of
 # temporaries (distance block and rows).
 NUMPY_BATCH_BYTES = 2**21
@@ -390,9 +388,7 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     # With many centres per feature, a column of ones appended to the rows and
     # the centre norms appended to the product's right-hand side let BLAS add
     # the norms: one pass over the distance block less, for a copy of the rows.
-    augment = k >= 2 * d
-    # NumPy's vectorised argmin wins on long rows, the compiled loop on short ones.
-    compiled_argmin = kernels is not None and k <= COMPILED_ARGMIN_MAX_K
+    augment = kernels is None and k >= 2 * d
     if augment:
         rhs = np.concatenate([neg2_ct, c_norms[None, :]], axis=0)
     labels = np.empty(n, dtype=np.int32)
@@ -449,32 +445,36 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
         return sums
 
     def work_compiled(worker: int):
-        # BLAS forms each distance block; one compiled pass takes the argmin of
-        # every row and another adds the rows (still in cache) to their sums.
-        block = np.empty((rows, k), dtype=dtype)
+        # BLAS forms each distance block centre-major, (k, rows); one compiled
+        # pass takes every row's argmin (vectorised across rows, norms added on
+        # the way) and another adds the rows, still in cache, to their sums.
+        block = np.empty((k, rows), dtype=dtype)
+        norms = c_norms[None, :]
+        neg2_c = neg2_ct.T
         sums = np.zeros((k, d), dtype=acc_dtype) if accumulate else None
         totals = np.zeros(k, dtype=acc_dtype) if accumulate else None
-        if augment:
-            padded = np.empty((rows, d + 1), dtype=dtype)
-            padded[:, d] = 1
+        # Rows are added in the data dtype (vectorised) and the partial sums
+        # moved into the accumulation dtype every NUMPY_GROUP_ROWS rows.
+        local = np.zeros((k, d), dtype=dtype) if accumulate else None
+        pending = 0
         for c0 in range(bounds[worker], bounds[worker + 1], rows):
             sl = slice(c0, min(c0 + rows, bounds[worker + 1]))
             Xc = framed(sl)
             m = Xc.shape[0]
-            dist = block[:m]
-            if augment:
-                padded[:m, :d] = Xc
-                np.matmul(padded[:m], rhs, out=dist)
-            else:
-                np.matmul(Xc, neg2_ct, out=dist)
-            if compiled_argmin:
-                kernels.argmin_rows(dist, c_norms, not augment, labels, c0)
-            else:
-                if not augment:
-                    dist += c_norms
-                labels[sl] = dist.argmin(axis=1)
+            dist_t = block if m == rows else np.empty((k, m), dtype=dtype)
+            np.matmul(neg2_c, Xc.T, out=dist_t)
+            kernels.argmin_columns(dist_t[None], norms, True, labels[sl][None])
             if accumulate:
-                kernels.accumulate_rows(Xc, sample_weight[sl], labels[sl], sums, totals)
+                kernels.accumulate_rows(
+                    Xc, sample_weight[sl], labels[sl], local, totals
+                )
+                pending += m
+                if pending >= NUMPY_GROUP_ROWS:
+                    sums += local
+                    local[...] = 0
+                    pending = 0
+        if accumulate:
+            sums += local
         return sums, totals
 
     task = work if kernels is None else work_compiled
@@ -799,13 +799,14 @@ def _assign_batched_numpy(
         if scale != 1.0:
             Xg = Xg * scale
         m = idx.size
-        dist = np.matmul(Xg, neg2_ct[idx])
-        dist += c_norms[idx, None, :]
-        if kernels is not None and k <= COMPILED_ARGMIN_MAX_K:
-            flat = np.empty(m * n, dtype=np.int32)
-            kernels.argmin_rows(dist.reshape(m * n, k), c_norms[0], False, flat, 0)
-            lab = flat.reshape(m, n)
+        if kernels is not None:
+            # Centre-major blocks (m, k, n) for the vectorised compiled argmin.
+            dist_t = np.matmul(neg2_ct[idx].transpose(0, 2, 1), Xg.transpose(0, 2, 1))
+            lab = np.empty((m, n), dtype=np.int32)
+            kernels.argmin_columns(dist_t, c_norms[idx], True, lab)
         else:
+            dist = np.matmul(Xg, neg2_ct[idx])
+            dist += c_norms[idx, None, :]
             lab = dist.argmin(axis=2).astype(np.int32)
         labels[idx] = lab
         if accumulate:
