@@ -21,7 +21,7 @@ from array_api_compat import device
 from . import _batched_lloyd as blloyd
 from . import _primitives as prim
 from . import _validation as val
-from ._kmeans import _SCALE_EXP, _ParamsProtocol
+from ._kmeans import _ParamsProtocol, _power_of_two_scale
 
 Array = Any
 
@@ -144,10 +144,7 @@ def _centre_problems(
     variance (B, d) in the accumulation dtype, all over non-padding rows.
     """
     acc = prim.accumulation_dtype(xp, X.dtype, device(X))
-    amax = prim.max_abs(xp, X)
-    scale = 1.0
-    if amax != 0 and not 2.0**-_SCALE_EXP <= amax <= 2.0**_SCALE_EXP:
-        scale = 2.0 ** -prim.ceil_log2(amax)
+    scale = _power_of_two_scale(prim.max_abs(xp, X))
     Xs = X * scale if scale != 1.0 else X
     valid = xp.astype(w > 0, X.dtype)[:, :, None]
     count = xp.sum(xp.astype(valid, acc), axis=1)  # (B, 1)

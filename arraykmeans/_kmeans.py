@@ -50,16 +50,19 @@ class _Frame:
         return out + self.mean
 
 
-def _power_of_two_scale(xp: ModuleType, X: Array) -> float:
-    amax = prim.max_abs(xp, X)
+def _power_of_two_scale(amax: float) -> float:
     if amax == 0 or 2.0**-_SCALE_EXP <= amax <= 2.0**_SCALE_EXP:
         return 1.0
     return 2.0 ** -prim.ceil_log2(amax)
 
 
-def _prepare(xp: ModuleType, X: Array) -> tuple[Array, _Frame, Array]:
-    """Centre (and if needed rescale) a private copy of X; X itself is untouched."""
-    scale = _power_of_two_scale(xp, X)
+def _prepare(xp: ModuleType, X: Array, amax: float) -> tuple[Array, _Frame, Array]:
+    """Centre (and if needed rescale) a private copy of X; X itself is untouched.
+
+    ``amax`` is X's largest magnitude (read once by ``fit``, together with the
+    finiteness check).
+    """
+    scale = _power_of_two_scale(amax)
     Xs = X * scale if scale != 1.0 else X
     Xc, mean, var = prim.centre_columns(xp, Xs)
     return Xc, _Frame(mean=mean / scale if scale != 1.0 else mean, scale=scale), var
@@ -259,7 +262,11 @@ class KMeans(_ParamsProtocol):
         self : KMeans
         """
         val.check_params(type(self).__name__, self.get_params())
-        X, xp, result_dtype = val.check_array(X, estimator_name=type(self).__name__)
+        X, xp, result_dtype = val.check_array(
+            X, estimator_name=type(self).__name__, finite=False
+        )
+        low, high = prim.extremes(xp, X)
+        val.check_finite(xp, X, "X", extremes=(low, high))
         n, d = X.shape
         k = self.n_clusters
         if n < k:
@@ -285,7 +292,7 @@ class KMeans(_ParamsProtocol):
         if init_is_array:
             init = val.check_init_array(xp, X, init, k)
 
-        Xc, frame, variances = _prepare(xp, X)
+        Xc, frame, variances = _prepare(xp, X, max(abs(low), abs(high)))
         tol = float(xp.mean(variances)) * self.tol if self.tol != 0 else 0.0
         if init_is_array:
             init = frame.apply(xp, init)

@@ -104,10 +104,24 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                     total += np.float64(sq) * np.float64(weights[b, i])
                 out[b] = total
 
+        @numba.njit(nogil=True, cache=True)
+        def min_max(flat):  # pragma: no cover
+            """(min, max) of a 1-D array in one pass; (nan, nan) if it holds a NaN."""
+            low = flat[0]
+            high = flat[0]
+            for i in range(flat.shape[0]):
+                v = flat[i]
+                if v != v:
+                    return v, v
+                low = min(low, v)
+                high = max(high, v)
+            return low, high
+
         class _Kernels:
             argmin_columns = staticmethod(argmin_columns)
             accumulate_rows = staticmethod(accumulate_rows)
             inertia_rows = staticmethod(inertia_rows)
             inertia_problems = staticmethod(inertia_problems)
+            min_max = staticmethod(min_max)
 
         KERNELS = _Kernels

@@ -633,9 +633,26 @@ def _centre_columns_numpy(X: np.ndarray, acc: Any):
     return Xc, mean, s2 / n - s1 * s1
 
 
+def extremes(xp: ModuleType, X: Array) -> tuple[float, float]:
+    """``(min, max)`` of X as floats; NaN if X holds a NaN. No temporary array.
+
+    One compiled pass on NumPy where numba is available, else two reductions.
+    """
+    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    if (
+        kernels is not None
+        and X.size
+        and (X.flags.c_contiguous or X.flags.f_contiguous)
+    ):
+        low, high = kernels.min_max(np.ravel(X, order="K"))  # a view, no copy
+        return float(low), float(high)
+    return float(xp.min(X)), float(xp.max(X))
+
+
 def max_abs(xp: ModuleType, X: Array) -> float:
-    """Largest magnitude in X (two reductions, no temporary array)."""
-    return max(abs(float(xp.max(X))), abs(float(xp.min(X))))
+    """Largest magnitude in X (see :func:`extremes`)."""
+    low, high = extremes(xp, X)
+    return max(abs(low), abs(high))
 
 
 # ---------------------------------------------------------------------- selections

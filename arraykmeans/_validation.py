@@ -7,6 +7,7 @@ Nothing here modifies its input: conversions make new arrays.
 
 from __future__ import annotations
 
+import math
 import numbers
 from types import ModuleType
 from typing import Any
@@ -55,6 +56,7 @@ def check_array(
     estimator_name: str = "KMeans",
     min_samples: int = 1,
     batched: bool = False,
+    finite: bool = True,
 ) -> tuple[Array, ModuleType, Any]:
     """Validate a data array and give it a floating dtype to compute in.
 
@@ -68,6 +70,9 @@ def check_array(
     batched : bool
         Expect a stack of problems, shape (n_problems, n_samples, n_features),
         instead of one (n_samples, n_features) array.
+    finite : bool
+        Check for NaN and infinity here. A caller that reads X's extremes anyway
+        passes False and calls :func:`check_finite` with them.
 
     Returns
     -------
@@ -116,12 +121,14 @@ def check_array(
             f"minimum of 1 is required by {estimator_name}."
         )
     if dtype in (xp.float32, xp.float64):
-        check_finite(xp, X, name)
+        if finite:
+            check_finite(xp, X, name)
         return X, xp, dtype
     if xp.isdtype(dtype, "real floating"):
         # Half precision: distances and sums are formed in float32.
         X = xp.astype(X, xp.float32)
-        check_finite(xp, X, name)
+        if finite:
+            check_finite(xp, X, name)
         return X, xp, dtype
     target = xp.float64 if prim.has_float64(xp, device(X)) else xp.float32
     return xp.astype(X, target), xp, target
@@ -161,8 +168,23 @@ def _check_ndim(X: Array, name: str, estimator_name: str, batched: bool) -> None
         )
 
 
-def check_finite(xp: ModuleType, X: Array, name: str) -> None:
-    """Raise a ValueError naming ``name`` if ``X`` holds NaN or infinity."""
+def check_finite(
+    xp: ModuleType, X: Array, name: str, extremes: tuple[float, float] | None = None
+) -> None:
+    """Raise a ValueError naming ``name`` if ``X`` holds NaN or infinity.
+
+    ``extremes``, X's (min, max) if the caller has them, saves the two passes.
+    """
+    if extremes is not None:
+        low, high = extremes
+        if math.isfinite(low) and math.isfinite(high):
+            return
+        if math.isnan(low) or math.isnan(high):
+            raise ValueError(f"Input {name} contains NaN.")
+        raise ValueError(
+            f"Input {name} contains infinity or a value too large for "
+            f"dtype({str(X.dtype)!r})."
+        )
     # max and min propagate NaN and expose infinities: two reductions and no
     # n×d boolean temporary.
     extremes = xp.stack([xp.max(X), xp.min(X)]) if X.ndim else X

@@ -300,3 +300,18 @@ def test_weighted_inertia_compiled_and_numpy_agree(monkeypatch, dtype):
     rtol = 1e-12 if dtype == "float64" else 1e-6
     assert values[True] == pytest.approx(expected, rel=rtol)
     assert values[False] == pytest.approx(expected, rel=rtol)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "no-numba"])
+def test_extremes(monkeypatch, compiled):
+    if compiled:
+        pytest.importorskip("numba")
+    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    X = np.random.RandomState(0).randn(50, 3)
+    for arr in (X, np.asfortranarray(X), X[:, ::2]):
+        assert prim.extremes(NP, arr) == (arr.min(), arr.max())
+    Y = X.copy()
+    Y[7, 1] = np.nan
+    assert all(np.isnan(v) for v in prim.extremes(NP, Y))
+    Y[7, 1] = -np.inf
+    assert prim.extremes(NP, Y)[0] == -np.inf
