@@ -114,3 +114,17 @@ class TestInterop:
         X = np.repeat(np.eye(2), 5, axis=0)
         with pytest.warns(SkConvergenceWarning, match="Number of distinct clusters"):
             KMeans(n_clusters=3, random_state=0).fit(X)
+
+
+def test_pandas_input_is_used_as_numpy():
+    pd = pytest.importorskip("pandas")
+    X = _blobs()
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    weights = pd.Series(np.linspace(0.5, 1.5, X.shape[0]))
+    from_frame = KMeans(n_clusters=4, random_state=0).fit(frame, sample_weight=weights)
+    from_array = KMeans(n_clusters=4, random_state=0).fit(
+        X, sample_weight=weights.to_numpy()
+    )
+    assert isinstance(from_frame.cluster_centers_, np.ndarray)
+    np.testing.assert_array_equal(from_frame.labels_, from_array.labels_)
+    np.testing.assert_array_equal(from_frame.predict(frame), from_array.predict(X))
