@@ -26,10 +26,17 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
         import numba
     except ImportError:  # pragma: no cover - exercised where numba is absent
         numba = None
+    except Exception:  # pragma: no cover - a broken numba install: do without
+        numba = None
 
     if numba is not None:
+        # Cache compiled code next to the module (or in numba's user cache) when
+        # there is a writable place; otherwise compile once per process.
+        _CACHE = os.access(os.path.dirname(__file__), os.W_OK) or bool(
+            os.environ.get("NUMBA_CACHE_DIR")
+        )
 
-        @numba.njit(nogil=True, cache=True)
+        @numba.njit(nogil=True, cache=_CACHE)
         def argmin_columns(dist_t, c_norms, add_norms, labels):  # pragma: no cover
             """labels[p, i] = argmin_j (dist_t[p, j, i] (+ c_norms[p, j])), first on ties.
 
@@ -58,7 +65,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 for i in range(n):
                     labels[p, i] = best[i]
 
-        @numba.njit(nogil=True, cache=True)
+        @numba.njit(nogil=True, cache=_CACHE)
         def accumulate_rows(rows, weights, ids, sums, totals):  # pragma: no cover
             """sums[ids[i]] += weights[i] * rows[i]; totals[ids[i]] += weights[i]."""
             n, d = rows.shape
@@ -69,7 +76,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 for t in range(d):
                     sums[c, t] += rows[i, t] * w
 
-        @numba.njit(nogil=True, cache=True)
+        @numba.njit(nogil=True, cache=_CACHE)
         def inertia_rows(rows, centers, labels, weights):  # pragma: no cover
             """sum_i weights[i] * ‖rows[i] - centers[labels[i]]‖², in float64.
 
@@ -87,7 +94,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 total += np.float64(sq) * np.float64(weights[i])
             return total
 
-        @numba.njit(nogil=True, cache=True)
+        @numba.njit(nogil=True, cache=_CACHE)
         def inertia_problems(rows, centers, labels, weights, out):  # pragma: no cover
             """out[b] = inertia_rows of problem b; negative labels count as zero."""
             B, n, d = rows.shape
@@ -104,7 +111,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                     total += np.float64(sq) * np.float64(weights[b, i])
                 out[b] = total
 
-        @numba.njit(nogil=True, cache=True)
+        @numba.njit(nogil=True, cache=_CACHE)
         def min_max(flat):  # pragma: no cover
             """(min, max) of a 1-D array in one pass; (nan, nan) if it holds a NaN."""
             low = flat[0]

@@ -90,6 +90,9 @@ def check_array(
             f"(convert it with {name}.toarray())."
         )
     X, xp = namespace_of(X)
+    if isinstance(X, np.ndarray) and not X.dtype.isnative:
+        # Byte-swapped data (from some file formats): compute on a native copy.
+        X = X.astype(X.dtype.newbyteorder("="))
     if isinstance(X, np.ndarray) and X.dtype.kind in "OUSV":
         try:
             X = X.astype(np.float64)

@@ -718,3 +718,17 @@ class TestVerbose:
         out = capsys.readouterr().out
         assert out.count("Initialization complete") == 3
         assert out.count("Converged at iteration") == 3
+
+
+def test_byte_swapped_input_gives_native_results():
+    """Big-endian arrays (as some file formats produce) fit like native ones."""
+    import arraykmeans as ak
+
+    X = np.random.RandomState(0).randn(2000, 3)
+    swapped = ak.KMeans(4, random_state=0).fit(X.astype(">f8"))
+    native = ak.KMeans(4, random_state=0).fit(X)
+    assert swapped.cluster_centers_.dtype == np.float64
+    assert swapped.cluster_centers_.dtype.isnative
+    np.testing.assert_array_equal(swapped.labels_, native.labels_)
+    np.testing.assert_array_equal(swapped.cluster_centers_, native.cluster_centers_)
+    np.testing.assert_array_equal(swapped.predict(X.astype(">f4")), native.predict(X))
