@@ -53,5 +53,9 @@ timeout "${BENCH_TIMEOUT:-300}" python3 benchmarks/gpu.py --out "$OUT" "$@"
 bench_rc=$?
 echo "== gpu.py exit status $bench_rc"
 
+echo "== benchmarks/gpu_batched.py (timeout ${BATCHED_TIMEOUT:-180} s)"
+timeout "${BATCHED_TIMEOUT:-180}" python3 benchmarks/gpu_batched.py --out "$OUT"
+echo "== gpu_batched.py exit status $?"
+
 if [ "$tests_rc" -ne 0 ]; then exit "$tests_rc"; fi
 exit "$bench_rc"

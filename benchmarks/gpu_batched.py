@@ -1,0 +1,168 @@
+"""Batched K-means on a GPU: arraykmeans on CuPy against a batched PyTorch Lloyd.
+
+The shape of flash-kmeans' headline benchmark by default: B=32 problems of
+n=131072 points, d=128, k=1024, in float32 and float16 (arraykmeans computes
+half precision in float32). Every contender starts from the same centres (the
+first k rows of every problem) and runs the same number of iterations
+(``tol=0``); the floor is the batched product ``X @ C^T`` of the same shape.
+Timings are medians after a warm-up, with device synchronisation.
+
+Made for a short session on a machine with an NVIDIA GPU (see run_gpu.sh).
+``--dry-run-numpy`` runs the same logic on NumPy with a small shape, to check
+the script where there is no GPU; its numbers mean nothing.
+
+Usage::
+
+    python3 benchmarks/gpu_batched.py --out OUT_DIR
+    python3 benchmarks/gpu_batched.py --dry-run-numpy --out /tmp/x
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import arraykmeans as ak
+
+
+def torch_batched_lloyd(torch: Any, X: Any, C0: Any, iters: int) -> Any:
+    """Plain batched Lloyd in PyTorch: bmm distances, argmin, scatter-add sums."""
+    B, n, d = X.shape
+    k = C0.shape[1]
+    C = C0.clone()
+    offsets = (torch.arange(B, device=X.device) * k)[:, None]
+    flat_X = X.reshape(B * n, d)
+    for _ in range(iters):
+        dist = torch.baddbmm(
+            (C * C).sum(-1)[:, None, :], X, C.transpose(1, 2), alpha=-2.0
+        )
+        labels = dist.argmin(dim=2)
+        ids = (labels + offsets).reshape(-1)
+        sums = torch.zeros(B * k, d, device=X.device, dtype=X.dtype)
+        sums.index_add_(0, ids, flat_X)
+        counts = torch.bincount(ids, minlength=B * k).to(X.dtype)[:, None]
+        new = sums / counts.clamp(min=1)
+        C = torch.where(counts > 0, new, C.reshape(B * k, d)).reshape(B, k, d)
+    return C
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--B", type=int, default=32)
+    parser.add_argument("--n", type=int, default=131072)
+    parser.add_argument("--d", type=int, default=128)
+    parser.add_argument("--k", type=int, default=1024)
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--dry-run-numpy", action="store_true")
+    args = parser.parse_args(argv)
+
+    if args.dry_run_numpy:
+        xp = np
+        args.B, args.n, args.d, args.k, args.repeat = 4, 2000, 8, 16, 2
+
+        def sync() -> None:
+            pass
+
+        torch = None
+    else:
+        try:
+            import cupy
+        except ImportError:
+            print("gpu_batched.py: CuPy is not importable; nothing to measure.")
+            return 2
+        if not cupy.is_available():
+            print("gpu_batched.py: no usable CUDA device; nothing to measure.")
+            return 2
+        import array_api_compat.cupy as xp
+
+        def sync() -> None:
+            cupy.cuda.Device().synchronize()
+
+        try:
+            import torch
+        except ImportError:
+            torch = None
+
+    def timed(fn: Any) -> float:
+        fn()  # warm-up
+        sync()
+        times = []
+        for _ in range(args.repeat):
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    B, n, d, k, iters = args.B, args.n, args.d, args.k, args.iters
+    rng = np.random.RandomState(0)
+    host = rng.standard_normal((B, n, d)).astype(np.float32)
+    results: dict[str, Any] = {}
+    for dtype_name in ("float32", "float16"):
+        X = xp.asarray(host.astype(dtype_name))
+        init = X[:, :k, :]
+        row: dict[str, float] = {}
+        row["arraykmeans"] = timed(
+            lambda X=X, init=init: ak.batched_k_means(
+                X, k, init=init, max_iter=iters, tol=0.0
+            )
+        )
+        X32 = xp.asarray(host)
+        C32 = X32[:, :k, :]
+        row["floor X @ C^T (float32)"] = timed(
+            lambda X32=X32, C32=C32: xp.matmul(X32, xp.permute_dims(C32, (0, 2, 1)))
+        ) * (iters + 1)
+        if torch is not None and dtype_name == "float32":
+            tX = torch.as_tensor(host, device="cuda")
+            tC = tX[:, :k, :].clone()
+            row["torch batched Lloyd"] = timed(
+                lambda tX=tX, tC=tC: torch_batched_lloyd(torch, tX, tC, iters + 1)
+            )
+        results[dtype_name] = row
+        print(dtype_name, {name: round(s, 4) for name, s in row.items()}, flush=True)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "benchmark": "gpu batched",
+        "dry_run_numpy": args.dry_run_numpy,
+        "shape": {"B": B, "n": n, "d": d, "k": k, "iterations": iters},
+        "median_s": results,
+        "note": "floor = one batched product per assignment (iters + 1 of them)",
+    }
+    (out / "gpu_batched.json").write_text(json.dumps(doc, indent=2))
+    lines = [
+        "# Batched K-means on the GPU"
+        + (" (DRY RUN on NumPy: numbers mean nothing)" if args.dry_run_numpy else ""),
+        "",
+        f"B={B}, n={n}, d={d}, k={k}, {iters} iterations + final assignment, "
+        f"same initial centres, medians of {args.repeat} after a warm-up.",
+        "",
+        "| dtype | contender | median s | ÷ floor |",
+        "|---|---|---:|---:|",
+    ]
+    for dtype_name, row in results.items():
+        floor = row["floor X @ C^T (float32)"]
+        for name, seconds in row.items():
+            lines.append(
+                f"| {dtype_name} | {name} | {seconds:.4f} | {seconds / floor:.2f} |"
+            )
+    (out / "gpu_batched.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
