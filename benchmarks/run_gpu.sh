@@ -15,9 +15,11 @@
 #
 # Steps: install those wheels into /tmp/site; the test suite with the GPU tests
 # (output to $OUT/tests_gpu.log, its tail printed); benchmarks/gpu.py (JSON and
-# markdown into $OUT, the table printed). Time limits per step come from
-# TESTS_TIMEOUT (default 240 s) and BENCH_TIMEOUT (default 300 s). The exit
-# status is the first non-zero one of the two steps (2: no usable GPU).
+# markdown into $OUT, the table printed); benchmarks/gpu_batched.py (the batched
+# shape). Time limits per step come from TESTS_TIMEOUT (default 180 s),
+# BENCH_TIMEOUT (default 240 s) and BATCHED_TIMEOUT (default 120 s): at most
+# 9 minutes in all, under the device's 10-minute limit per command. The exit
+# status is the first non-zero one of the first two steps (2: no usable GPU).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results}
@@ -41,20 +43,20 @@ for name in ("numpy", "cupy", "torch", "sklearn", "array_api_compat", "array_api
 EOF
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv 2>&1 || true
 
-echo "== tests (timeout ${TESTS_TIMEOUT:-240} s) -> $OUT/tests_gpu.log"
-timeout "${TESTS_TIMEOUT:-240}" python3 -m pytest -m "gpu or not gpu" -q \
+echo "== tests (timeout ${TESTS_TIMEOUT:-180} s) -> $OUT/tests_gpu.log"
+timeout "${TESTS_TIMEOUT:-180}" python3 -m pytest -m "gpu or not gpu" -q \
     -p no:cacheprovider tests > "$OUT/tests_gpu.log" 2>&1
 tests_rc=$?
 tail -n 25 "$OUT/tests_gpu.log"
 echo "== tests exit status $tests_rc"
 
-echo "== benchmarks/gpu.py (timeout ${BENCH_TIMEOUT:-300} s)"
-timeout "${BENCH_TIMEOUT:-300}" python3 benchmarks/gpu.py --out "$OUT" "$@"
+echo "== benchmarks/gpu.py (timeout ${BENCH_TIMEOUT:-240} s)"
+timeout "${BENCH_TIMEOUT:-240}" python3 benchmarks/gpu.py --out "$OUT" "$@"
 bench_rc=$?
 echo "== gpu.py exit status $bench_rc"
 
-echo "== benchmarks/gpu_batched.py (timeout ${BATCHED_TIMEOUT:-180} s)"
-timeout "${BATCHED_TIMEOUT:-180}" python3 benchmarks/gpu_batched.py --out "$OUT"
+echo "== benchmarks/gpu_batched.py (timeout ${BATCHED_TIMEOUT:-120} s)"
+timeout "${BATCHED_TIMEOUT:-120}" python3 benchmarks/gpu_batched.py --out "$OUT"
 echo "== gpu_batched.py exit status $?"
 
 if [ "$tests_rc" -ne 0 ]; then exit "$tests_rc"; fi
