@@ -76,7 +76,10 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 for t in range(d):
                     sums[c, t] += rows[i, t] * w
 
-        @numba.njit(nogil=True, cache=_CACHE)
+        # The inertia loops may reassociate each row's sum of squares (as
+        # scikit-learn's unrolled loop does) so that the compiler vectorises it;
+        # the data are finite, validated before any fit.
+        @numba.njit(nogil=True, cache=_CACHE, fastmath={"reassoc", "nnan", "ninf"})
         def inertia_rows(rows, centers, labels, weights):  # pragma: no cover
             """sum_i weights[i] * ‖rows[i] - centers[labels[i]]‖², in float64.
 
@@ -94,7 +97,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 total += np.float64(sq) * np.float64(weights[i])
             return total
 
-        @numba.njit(nogil=True, cache=_CACHE)
+        @numba.njit(nogil=True, cache=_CACHE, fastmath={"reassoc", "nnan", "ninf"})
         def inertia_problems(rows, centers, labels, weights, out):  # pragma: no cover
             """out[b] = inertia_rows of problem b; negative labels count as zero."""
             B, n, d = rows.shape
