@@ -440,7 +440,7 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
                 Xg, lab, w = framed(group), labels[group], sample_weight[group]
                 part = _sparse_segment_sum(Xg, lab, w, k)
                 if part is None:
-                    part = _segment_sum_numpy(Xg * w[:, None], lab, k, acc_dtype)
+                    part = segment_sum(np, Xg * w[:, None], lab, k, dtype=acc_dtype)
                 sums += part
         return sums
 
@@ -839,7 +839,7 @@ def _assign_batched_numpy(
                 return
             part = _sparse_segment_sum(rows, ids, w, m * k)
             if part is None:
-                part = _segment_sum_numpy(rows * w[:, None], ids, m * k, acc_dtype)
+                part = segment_sum(np, rows * w[:, None], ids, m * k, dtype=acc_dtype)
             sums[idx] = np.asarray(part, dtype=acc_dtype).reshape(m, k, d)
             weights[idx] = np.bincount(ids, weights=w, minlength=m * k).reshape(m, k)
 
