@@ -143,16 +143,8 @@ def _centre_problems(
     mean of shape (B, 1, d) in X's dtype, scale a power of two (see KMeans),
     variance (B, d) in the accumulation dtype, all over non-padding rows.
     """
-    acc = prim.accumulation_dtype(xp, X.dtype, device(X))
     scale = _power_of_two_scale(prim.max_abs(xp, X))
-    Xs = X * scale if scale != 1.0 else X
-    valid = xp.astype(w > 0, X.dtype)[:, :, None]
-    count = xp.sum(xp.astype(valid, acc), axis=1)  # (B, 1)
-    total = xp.sum(xp.astype(Xs * valid, acc, copy=False), axis=1)
-    mean = xp.astype(total / count, X.dtype)[:, None, :]
-    Xc = (Xs - mean) * valid
-    sq = xp.sum(xp.astype(Xc * Xc, acc, copy=False), axis=1)
-    var = sq / count
+    Xc, mean, var = prim.centre_problems(xp, X, w, scale)
     return Xc, mean, scale, var
 
 

@@ -84,6 +84,17 @@ def kmeans_plusplus_batched(
     last = _last_valid_index(xp, valid)[:, None]
 
     p = sample_weight / xp.sum(sample_weight, axis=1, keepdims=True)
+    fast = prim.kmeanspp_indices_compiled(
+        xp,
+        X,
+        sample_weight,
+        p,
+        draws[:, 0],
+        draws[:, 1:].reshape(B, n_clusters - 1, m),
+        last[:, 0],
+    )
+    if fast is not None:
+        return prim.gather_rows(xp, X, fast)
     cdf = xp.cumulative_sum(xp.astype(p, acc, copy=False), axis=1)
     cdf = cdf / cdf[:, -1:]
     first = xp.minimum(prim.count_sorted(xp, cdf, first_u, side="right"), last)
@@ -210,10 +221,9 @@ def lloyd_batched(
     B, n, _ = X.shape
     device = prim._dev(X)
     acc = prim.accumulation_dtype(xp, X.dtype, device)
-    valid = sample_weight > 0
     centers = centers_init
-    labels_prev = xp.full((B, n), -1, dtype=xp.int64, device=device)
-    final_labels = xp.full((B, n), -1, dtype=xp.int64, device=device)
+    # Every step's labels, -1 on padding; a problem that stops keeps its last.
+    labels = xp.full((B, n), -1, dtype=xp.int32, device=device)
     n_iter = xp.zeros((B,), dtype=xp.int64, device=device)
     shift_prev = xp.full((B,), math.inf, dtype=acc, device=device)
     active = xp.ones((B,), dtype=xp.bool, device=device)
@@ -227,8 +237,9 @@ def lloyd_batched(
             accumulate=True,
             acc_dtype=acc,
             active=active,
+            previous=labels,
         )
-        labels = xp.where(valid, xp.astype(step.labels, xp.int64), -1)
+        labels = step.labels
         sums, weights = step.sums, step.weights
         if i > 0:
             tol_done = active & (shift_prev <= tol)
@@ -236,10 +247,7 @@ def lloyd_batched(
             tol_done = xp.zeros((B,), dtype=xp.bool, device=device)
         max_done = (active & ~tol_done) if i == max_iter else xp.zeros_like(tol_done)
         stepping = active & ~tol_done & ~max_done
-        if i > 0:
-            strict_done = stepping & xp.all(labels == labels_prev, axis=1)
-        else:
-            strict_done = xp.zeros_like(tol_done)
+        strict_done = stepping & ~step.changed if i > 0 else xp.zeros_like(tol_done)
         empty = (weights == 0) & stepping[:, None]
         n_empty = xp.sum(xp.astype(empty, xp.int64), axis=1)
         still_running = xp.reshape(xp.any(stepping & ~strict_done), (1,))
@@ -254,19 +262,14 @@ def lloyd_batched(
         shift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=2))
         shift = xp.sum(shift**2, axis=1)
         centers = xp.where(stepping[:, None, None], new_centers, centers)
-        finishing = tol_done | max_done | strict_done
-        final_labels = xp.where(finishing[:, None], labels, final_labels)
         n_iter = xp.where(tol_done | max_done, i, xp.where(strict_done, i + 1, n_iter))
         shift_prev = xp.where(stepping, xp.astype(shift, acc), shift_prev)
         active = stepping & ~strict_done
-        labels_prev = labels
         i += 1
         if not flags[0]:
             break
-    inertia = prim.weighted_inertia_batched(xp, X, sample_weight, centers, final_labels)
-    return BatchedResult(
-        labels=final_labels, inertia=inertia, centers=centers, n_iter=n_iter
-    )
+    inertia = prim.weighted_inertia_batched(xp, X, sample_weight, centers, labels)
+    return BatchedResult(labels=labels, inertia=inertia, centers=centers, n_iter=n_iter)
 
 
 def _relocate_empty_batched(

@@ -127,11 +127,160 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 high = max(high, v)
             return low, high
 
+        @numba.njit(nogil=True, cache=_CACHE, fastmath={"reassoc", "nnan", "ninf"})
+        def _dot64(a, b):  # pragma: no cover
+            total = 0.0
+            for t in range(a.shape[0]):
+                total += np.float64(a[t]) * np.float64(b[t])
+            return total
+
+        @numba.njit(nogil=True, cache=_CACHE)
+        def kmeanspp_problems(
+            X, w, p, first_u, trial_u, last, indices
+        ):  # pragma: no cover
+            """Greedy k-means++ for each problem of a stack: row indices (P, k).
+
+            The arithmetic is that of the array version in
+            :func:`arraykmeans._batched_lloyd.kmeans_plusplus_batched`: the
+            first row by ``searchsorted(cumsum(p) / total, u, 'right')`` in
+            float64; squared distances formed in float64 as ‖y‖² + ‖x‖² − 2x·y
+            and stored in the data dtype; candidates by ``searchsorted(cumsum(w
+            * closest), u * pot, 'left')`` (the sum in the data dtype, the search in float64), clipped to the last row of
+            positive weight; the candidate of least potential wins, first on
+            ties. Potentials are summed in float64 and rounded to the data dtype.
+            """
+            P, n, _ = X.shape
+            k = indices.shape[1]
+            m = trial_u.shape[2]
+            dt = X.dtype
+            norms = np.empty(n, dtype=np.float64)
+            cum = np.empty(n, dtype=np.float64)
+            closest = np.empty(n, dtype=dt)
+            cand = np.empty((m, n), dtype=dt)
+            cand_ids = np.empty(m, dtype=np.int64)
+            for b in range(P):
+                Xb = X[b]
+                for i in range(n):
+                    norms[i] = _dot64(Xb[i], Xb[i])
+                running = 0.0
+                for i in range(n):
+                    running += np.float64(p[b, i])
+                    cum[i] = running
+                # cdf = cum / cum[-1] compared with u: searchsorted 'right'.
+                lo = 0
+                hi = n
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if cum[mid] / cum[n - 1] <= first_u[b]:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                c0 = min(lo, last[b])
+                indices[b, 0] = c0
+                pot = 0.0
+                for i in range(n):
+                    value = -2.0 * _dot64(Xb[c0], Xb[i]) + norms[c0] + norms[i]
+                    closest[i] = max(value, 0.0)
+                    pot += np.float64(closest[i] * w[b, i])
+                current = dt.type(pot)
+                for c in range(1, k):
+                    # A sequential cumulative sum in the data dtype, as NumPy's.
+                    partial = dt.type(0)
+                    for i in range(n):
+                        partial += w[b, i] * closest[i]
+                        cum[i] = partial
+                    for j in range(m):
+                        target = trial_u[b, c - 1, j] * np.float64(current)
+                        lo = 0
+                        hi = n
+                        while lo < hi:
+                            mid = (lo + hi) // 2
+                            if cum[mid] < target:
+                                lo = mid + 1
+                            else:
+                                hi = mid
+                        cand_ids[j] = min(lo, last[b])
+                    best = 0
+                    best_pot = dt.type(0)
+                    for j in range(m):
+                        y = cand_ids[j]
+                        total = 0.0
+                        for i in range(n):
+                            value = -2.0 * _dot64(Xb[y], Xb[i]) + norms[y] + norms[i]
+                            stored = dt.type(max(value, 0.0))
+                            stored = min(stored, closest[i])
+                            cand[j, i] = stored
+                            total += np.float64(stored * w[b, i])
+                        rounded = dt.type(total)
+                        if j == 0 or rounded < best_pot:
+                            best = j
+                            best_pot = rounded
+                    current = best_pot
+                    indices[b, c] = cand_ids[best]
+                    for i in range(n):
+                        closest[i] = cand[best, i]
+
+        @numba.njit(nogil=True, cache=_CACHE)
+        def centre_problems(X, w, scale, out, mean, var):  # pragma: no cover
+            """Per problem, centre the rows of positive weight; zero the others.
+
+            ``out[b] = (X[b] * scale - mean[b]) * valid``: the mean and the
+            variance over valid rows accumulate in float64 (the mean is rounded
+            to the data dtype before it is subtracted), as in the array version.
+            """
+            P, n, d = X.shape
+            dt = X.dtype
+            total = np.empty(d, dtype=np.float64)
+            sq = np.empty(d, dtype=np.float64)
+            s = dt.type(scale)
+            for b in range(P):
+                total[:] = 0.0
+                sq[:] = 0.0
+                count = 0.0
+                for i in range(n):
+                    if w[b, i] > 0:
+                        count += 1.0
+                        for t in range(d):
+                            total[t] += np.float64(X[b, i, t] * s)
+                for t in range(d):
+                    mean[b, t] = dt.type(total[t] / count)
+                for i in range(n):
+                    if w[b, i] > 0:
+                        for t in range(d):
+                            v = X[b, i, t] * s - mean[b, t]
+                            out[b, i, t] = v
+                            sq[t] += np.float64(v * v)
+                    else:
+                        for t in range(d):
+                            out[b, i, t] = 0
+                for t in range(d):
+                    var[b, t] = sq[t] / count
+
+        @numba.njit(nogil=True, cache=_CACHE)
+        def store_labels(new, problems, weights, labels, changed):  # pragma: no cover
+            """labels[problems[p]] = new[p], -1 where the weight is zero.
+
+            ``changed[problems[p]]`` records whether any label differs from the
+            one ``labels`` held before.
+            """
+            P, n = new.shape
+            for p in range(P):
+                b = problems[p]
+                moved = False
+                for i in range(n):
+                    value = new[p, i] if weights[b, i] > 0 else -1
+                    moved = moved or labels[b, i] != value
+                    labels[b, i] = value
+                changed[b] = moved
+
         class _Kernels:
             argmin_columns = staticmethod(argmin_columns)
             accumulate_rows = staticmethod(accumulate_rows)
             inertia_rows = staticmethod(inertia_rows)
             inertia_problems = staticmethod(inertia_problems)
             min_max = staticmethod(min_max)
+            kmeanspp_problems = staticmethod(kmeanspp_problems)
+            centre_problems = staticmethod(centre_problems)
+            store_labels = staticmethod(store_labels)
 
         KERNELS = _Kernels

@@ -194,6 +194,8 @@ class Assignment:
     """Weighted sum of the rows assigned to each centre, (k, d), accumulation dtype."""
     weights: Array | None
     """Total weight assigned to each centre, (k,), accumulation dtype."""
+    changed: Array | None = None
+    """Batched steps given the previous labels: (B,) bool, did any label change."""
 
 
 def assign_chunked(
@@ -722,6 +724,7 @@ def assign_batched(
     offset: Array | None = None,
     scale: float = 1.0,
     active: Array | None = None,
+    previous: Array | None = None,
 ) -> Assignment:
     """:func:`assign_chunked` for a stack of problems.
 
@@ -735,19 +738,36 @@ def assign_batched(
     active : bool array of shape (B,), optional
         Problems whose results are needed. The others' outputs are unspecified:
         a fast path may skip them (NumPy does), the fallback computes them.
+    previous : integer array of shape (B, n), optional
+        The labels of the previous step (needs ``sample_weight``). The labels
+        returned are then -1 on rows of zero weight and ``previous`` for
+        inactive problems, and ``changed`` says which problems' labels differ
+        from ``previous``. ``previous`` is consumed: a fast path may write the
+        new labels into it and return it.
 
     Returns
     -------
     Assignment
-        ``labels`` (B, n), ``sums`` (B, k, d) and ``weights`` (B, k).
+        ``labels`` (B, n), ``sums`` (B, k, d) and ``weights`` (B, k); with
+        ``previous``, ``changed`` (B,) bool.
     """
     B, n, d = X.shape
     k = centers.shape[1]
     if acc_dtype is None:
         acc_dtype = accumulation_dtype(xp, X.dtype, _dev(X))
+    if previous is not None and sample_weight is None:
+        raise ValueError("previous labels need the sample weights")
     if is_numpy_namespace(xp):
         return _assign_batched_numpy(
-            X, centers, sample_weight, accumulate, acc_dtype, offset, scale, active
+            X,
+            centers,
+            sample_weight,
+            accumulate,
+            acc_dtype,
+            offset,
+            scale,
+            active,
+            previous,
         )
     device = _dev(X)
     neg2_ct = xp.permute_dims(centers * -2, (0, 2, 1))
@@ -780,11 +800,18 @@ def assign_batched(
             )
     parts = [row[0] if len(row) == 1 else xp.concat(row, axis=1) for row in label_rows]
     labels = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
-    return Assignment(labels=labels, sums=sums, weights=weights)
+    changed = None
+    if previous is not None:
+        labels = xp.astype(labels, previous.dtype)
+        labels = xp.where(sample_weight > 0, labels, xp.full_like(labels, -1))
+        if active is not None:
+            labels = xp.where(active[:, None], labels, previous)
+        changed = xp.any(labels != previous, axis=1)
+    return Assignment(labels=labels, sums=sums, weights=weights, changed=changed)
 
 
 def _assign_batched_numpy(
-    X, centers, sample_weight, accumulate, acc_dtype, offset, scale, active
+    X, centers, sample_weight, accumulate, acc_dtype, offset, scale, active, previous
 ):
     # Only the problems still running are computed (the others' outputs are
     # zeros, which the algorithm ignores), in groups of problems small enough
@@ -797,12 +824,17 @@ def _assign_batched_numpy(
     neg2_ct = np.transpose(centers * -2, (0, 2, 1))
     c_norms = np.einsum("bkd,bkd->bk", centers, centers)
     kernels = _compiled_kernels()
-    labels = np.zeros((B, n), dtype=np.int32)
+    changed = None
+    if previous is None:
+        labels = np.zeros((B, n), dtype=np.int32)
+    else:
+        labels = previous
+        changed = np.zeros(B, dtype=bool)
     sums = np.zeros((B, k, d), dtype=acc_dtype) if accumulate else None
     weights = np.zeros((B, k), dtype=acc_dtype) if accumulate else None
     todo = np.arange(B) if active is None else np.flatnonzero(active)
     if todo.size == 0:
-        return Assignment(labels=labels, sums=sums, weights=weights)
+        return Assignment(labels=labels, sums=sums, weights=weights, changed=changed)
     per_problem = max(1, n * X.dtype.itemsize * (2 * k + d))
     group = int(max(1, min(todo.size, NUMPY_BATCH_BYTES // per_problem)))
     if group * per_problem > working_memory_bytes():
@@ -825,7 +857,14 @@ def _assign_batched_numpy(
             dist = np.matmul(Xg, neg2_ct[idx])
             dist += c_norms[idx, None, :]
             lab = dist.argmin(axis=2).astype(np.int32)
-        labels[idx] = lab
+        if previous is None:
+            labels[idx] = lab
+        elif kernels is not None:
+            kernels.store_labels(lab, idx, sample_weight, labels, changed)
+        else:
+            lab_w = np.where(sample_weight[idx] > 0, lab, -1)
+            changed[idx] = (lab_w != labels[idx]).any(axis=1)
+            labels[idx] = lab_w
         if accumulate:
             ids = (lab + (np.arange(m, dtype=np.int32) * k)[:, None]).reshape(-1)
             w = sample_weight[idx].reshape(-1)
@@ -851,7 +890,7 @@ def _assign_batched_numpy(
         pool, controller = threading
         with controller.limit(limits=1, user_api="blas"):
             list(pool.map(work, groups))
-    return Assignment(labels=labels, sums=sums, weights=weights)
+    return Assignment(labels=labels, sums=sums, weights=weights, changed=changed)
 
 
 def count_sorted(xp: ModuleType, rows: Array, values: Array, *, side: str) -> Array:
@@ -926,6 +965,93 @@ def gather_rows(xp: ModuleType, X: Array, indices: Array) -> Array:
     d = X.shape[2]
     idx = xp.broadcast_to(indices[:, :, None], (B, m, d))
     return xp.take_along_axis(X, idx, axis=1)
+
+
+def _map_problems(n_problems: int, work: Any) -> None:
+    """Call ``work(slice)`` on consecutive groups of problems, on the thread pool."""
+    threading = _numpy_threading() if n_problems > 1 else None
+    if threading is None:
+        work(slice(0, n_problems))
+        return
+    pool, _ = threading
+    size = -(-n_problems // min(n_problems, 4 * _cpu_threads()))
+    list(pool.map(work, iter_chunks(n_problems, size)))
+
+
+def centre_problems(
+    xp: ModuleType, X: Array, sample_weight: Array, scale: float
+) -> tuple[Array, Array, Array]:
+    """Per problem, centre the rows of positive weight; the others become zeros.
+
+    Returns ``(Xc, mean, var)``: ``Xc = (X * scale - mean) * valid`` in X's
+    dtype, ``mean`` of shape (B, 1, d) in X's dtype and ``var`` of shape (B, d)
+    in the accumulation dtype, both over the valid rows (weight > 0). Sums
+    accumulate in the accumulation dtype; the mean is rounded to X's dtype
+    before it is subtracted. ``scale`` is a power of two (exact).
+    """
+    B, _, d = X.shape
+    acc = accumulation_dtype(xp, X.dtype, _dev(X))
+    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    if kernels is not None:
+        X = np.ascontiguousarray(X)
+        w = np.ascontiguousarray(sample_weight)
+        Xc = np.empty_like(X)
+        mean = np.empty((B, d), dtype=X.dtype)
+        var = np.empty((B, d), dtype=np.float64)
+
+        def work(sl: slice) -> None:
+            kernels.centre_problems(X[sl], w[sl], scale, Xc[sl], mean[sl], var[sl])
+
+        _map_problems(B, work)
+        return Xc, mean[:, None, :], var
+    Xs = X * scale if scale != 1.0 else X
+    valid = xp.astype(sample_weight > 0, X.dtype)[:, :, None]
+    count = xp.sum(xp.astype(valid, acc), axis=1)  # (B, 1)
+    total = xp.sum(xp.astype(Xs * valid, acc, copy=False), axis=1)
+    mean = xp.astype(total / count, X.dtype)[:, None, :]
+    Xc = (Xs - mean) * valid
+    sq = xp.sum(xp.astype(Xc * Xc, acc, copy=False), axis=1)
+    return Xc, mean, sq / count
+
+
+def kmeanspp_indices_compiled(
+    xp: ModuleType,
+    X: Array,
+    sample_weight: Array,
+    p: Array,
+    first_u: np.ndarray,
+    trial_u: np.ndarray,
+    last: Array,
+) -> Array | None:
+    """The compiled greedy k-means++ of every problem, or None without one.
+
+    Selects the rows of
+    :func:`arraykmeans._batched_lloyd.kmeans_plusplus_batched` (the same float
+    operations, in a loop per problem that keeps the problem in cache).
+    ``first_u`` (B,) and ``trial_u`` (B, k - 1, n_local_trials) are the host
+    uniform draws, ``p`` (B, n) the normalised weights, ``last`` (B,) each
+    problem's last row of positive weight. Returns indices of shape (B, k).
+    """
+    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    if kernels is None:
+        return None
+    B = X.shape[0]
+    k = trial_u.shape[1] + 1
+    X = np.ascontiguousarray(X)
+    w = np.ascontiguousarray(sample_weight)
+    p = np.ascontiguousarray(p)
+    first_u = np.ascontiguousarray(first_u, dtype=np.float64)
+    trial_u = np.ascontiguousarray(trial_u, dtype=np.float64)
+    last = np.ascontiguousarray(last, dtype=np.int64)
+    out = np.empty((B, k), dtype=np.int64)
+
+    def work(sl: slice) -> None:
+        kernels.kmeanspp_problems(
+            X[sl], w[sl], p[sl], first_u[sl], trial_u[sl], last[sl], out[sl]
+        )
+
+    _map_problems(B, work)
+    return out
 
 
 def weighted_inertia_batched(
