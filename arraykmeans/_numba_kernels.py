@@ -66,6 +66,25 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                     labels[p, i] = best[i]
 
         @numba.njit(nogil=True, cache=_CACHE)
+        def argmin_rows(dist, c_norms, labels):  # pragma: no cover
+            """labels[p, i] = argmin_j (dist[p, i, j] + c_norms[p, j]), first on ties.
+
+            For row-major blocks (P, n, k), which BLAS forms faster than
+            centre-major ones when the rows are long (d >= 2k).
+            """
+            P, n, k = dist.shape
+            for p in range(P):
+                for i in range(n):
+                    best = 0
+                    low = dist[p, i, 0] + c_norms[p, 0]
+                    for j in range(1, k):
+                        value = dist[p, i, j] + c_norms[p, j]
+                        if value < low:
+                            low = value
+                            best = j
+                    labels[p, i] = best
+
+        @numba.njit(nogil=True, cache=_CACHE)
         def accumulate_rows(rows, weights, ids, sums, totals):  # pragma: no cover
             """sums[ids[i]] += weights[i] * rows[i]; totals[ids[i]] += weights[i]."""
             n, d = rows.shape
@@ -275,6 +294,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
 
         class _Kernels:
             argmin_columns = staticmethod(argmin_columns)
+            argmin_rows = staticmethod(argmin_rows)
             accumulate_rows = staticmethod(accumulate_rows)
             inertia_rows = staticmethod(inertia_rows)
             inertia_problems = staticmethod(inertia_problems)

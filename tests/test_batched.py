@@ -291,3 +291,25 @@ class TestBadInput:
             bkm.predict(X[:2])
         with pytest.raises(ValueError, match="expecting 3 features"):
             bkm.predict(X[:, :, :2])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_kmeans_plusplus_selects_the_fallbacks_rows(monkeypatch, dtype):
+    """The compiled per-problem k-means++ picks the rows the array version picks,
+    padding (zero weight, first and last rows) included."""
+    pytest.importorskip("numba")
+    from arraykmeans import _batched_lloyd as blloyd
+    from arraykmeans import _primitives as prim
+
+    xp = __import__("array_api_compat").array_namespace(np.zeros(1))
+    X = _problems(3, n=300).astype(dtype)
+    w = np.random.RandomState(1).uniform(0.5, 2, size=X.shape[:2]).astype(dtype)
+    w[0, :20] = 0
+    w[1, -30:] = 0
+    draws = np.random.RandomState(2).random_sample((B, blloyd.kmeans_plusplus_draws(K)))
+    found = []
+    for compiled in (True, False):
+        monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+        found.append(blloyd.kmeans_plusplus_batched(xp, X, K, w, draws))
+    np.testing.assert_array_equal(found[0], found[1])
+    assert not np.any(np.all(found[0][0][:, None, :] == X[0, :20][None], axis=2))

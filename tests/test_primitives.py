@@ -159,6 +159,23 @@ class TestAssign:
             np.testing.assert_allclose(fast.sums, slow.sums, rtol=1e-10)
             np.testing.assert_allclose(fast.weights, slow.weights, rtol=1e-12)
 
+    @pytest.mark.parametrize("threads", [True, False], ids=["threads", "one-thread"])
+    def test_row_major_blocks_equal_standard(self, monkeypatch, threads):
+        """Long rows (d >= 2k): BLAS writes row-major blocks; same labels and sums."""
+        pytest.importorskip("numba")
+        monkeypatch.setattr(prim, "USE_COMPILED", True)
+        if threads:
+            monkeypatch.setattr(prim, "NUMPY_THREAD_MIN_WORK", 0)
+        else:
+            monkeypatch.setattr(prim, "_numpy_threading", lambda: None)
+        X, C, _, w = _data(n=9000, d=40, k=16)
+        assert X.shape[1] >= prim.NUMPY_ROW_MAJOR_RATIO * C.shape[0]
+        fast = prim._assign_numpy(X, C, w, True, np.float64, None, 1.0)
+        slow = prim._assign_standard(NP, X, C, w, True, np.float64, None, 1.0)
+        np.testing.assert_array_equal(fast.labels, slow.labels)
+        np.testing.assert_allclose(fast.sums, slow.sums, rtol=1e-10)
+        np.testing.assert_allclose(fast.weights, slow.weights, rtol=1e-12)
+
     def test_chunking_does_not_change_results(self):
         X, C, _, w = _data(n=3000)
         whole = prim.assign_chunked(NP, X, C, sample_weight=w, accumulate=True)
@@ -315,3 +332,68 @@ def test_extremes(monkeypatch, compiled):
     assert all(np.isnan(v) for v in prim.extremes(NP, Y))
     Y[7, 1] = -np.inf
     assert prim.extremes(NP, Y)[0] == -np.inf
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "no-numba"])
+@pytest.mark.parametrize(
+    "shape", [(5, 200, 4, 6), (4, 150, 40, 16)], ids=["short", "long"]
+)
+def test_batched_previous_labels(monkeypatch, compiled, shape):
+    """With ``previous``: -1 on zero weight, inactive problems keep their labels,
+    ``changed`` flags exactly the problems whose labels moved; as the fallback."""
+    if compiled:
+        pytest.importorskip("numba")
+    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    B, n, d, k = shape
+    rng = np.random.RandomState(5)
+    X = rng.randn(B, n, d)
+    C = X[:, :k, :].copy()
+    w = rng.uniform(0.5, 2, size=(B, n))
+    w[:, -7:] = 0
+    fresh = prim.assign_batched(NP, X, C, sample_weight=w)
+    expected = np.where(w > 0, fresh.labels, -1)
+    previous = expected.astype(np.int32)
+    previous[1, :3] = (previous[1, :3] + 1) % k  # problem 1 will change
+    previous[2, :3] = (previous[2, :3] + 1) % k  # problem 2 too, but it is inactive
+    active = np.ones(B, dtype=bool)
+    active[2] = False
+    keep = previous.copy()
+    fast = prim.assign_batched(
+        NP, X, C, sample_weight=w, active=active, previous=previous.copy()
+    )
+    slow = prim.assign_batched(
+        array_api_strict,
+        array_api_strict.asarray(X),
+        array_api_strict.asarray(C),
+        sample_weight=array_api_strict.asarray(w),
+        active=array_api_strict.asarray(active),
+        previous=array_api_strict.asarray(keep),
+    )
+    for labels in (np.asarray(fast.labels), np.asarray(slow.labels)):
+        np.testing.assert_array_equal(labels[active], expected[active])
+        np.testing.assert_array_equal(labels[2], keep[2])
+    changed = [False] * B
+    changed[1] = True
+    np.testing.assert_array_equal(np.asarray(fast.changed), changed)
+    np.testing.assert_array_equal(np.asarray(slow.changed), changed)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_centre_problems_compiled_equals_standard(monkeypatch, dtype):
+    pytest.importorskip("numba")
+    rng = np.random.RandomState(6)
+    X = (rng.randn(6, 120, 5) * 3 + 7).astype(dtype)
+    w = rng.uniform(0.5, 2, size=(6, 120)).astype(dtype)
+    w[:, 100:] = 0
+    w[3, :50] = 0
+    monkeypatch.setattr(prim, "USE_COMPILED", True)
+    fast = prim.centre_problems(NP, X, w, 0.5)
+    monkeypatch.setattr(prim, "USE_COMPILED", False)
+    slow = prim.centre_problems(NP, X, w, 0.5)
+    for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.any(fast[0][w == 0])
+    valid = w[3] > 0
+    np.testing.assert_allclose(
+        fast[1][3, 0], (X[3][valid] * 0.5).mean(axis=0), rtol=1e-6
+    )
