@@ -135,17 +135,21 @@ def _check_enough_rows(xp: ModuleType, w: Array, n_clusters: int) -> None:
 
 
 def _centre_problems(
-    xp: ModuleType, X: Array, w: Array
+    xp: ModuleType, X: Array, w: Array, amax: float
 ) -> tuple[Array, Array, float, Array]:
     """Per problem, centre the non-padding rows; padding rows become zeros.
 
     Returns ``(Xc, mean, scale, variance)``: ``Xc = (X - mean) * scale * valid``,
-    mean of shape (B, 1, d) in X's dtype, scale a power of two (see KMeans),
-    variance (B, d) in the accumulation dtype, all over non-padding rows.
+    mean of shape (B, 1, d) in X's dtype and X's units, scale a power of two
+    (see KMeans) chosen from ``amax``, X's largest magnitude, and the variance
+    (B, d) of the rescaled rows in the accumulation dtype, all over
+    non-padding rows.
     """
-    scale = _power_of_two_scale(prim.max_abs(xp, X))
+    scale = _power_of_two_scale(amax)
     Xc, mean, var = prim.centre_problems(xp, X, w, scale)
-    return Xc, mean, scale, var
+    # The primitive's mean is that of the rescaled rows; a power of two
+    # brings it back exactly.
+    return Xc, (mean * (1.0 / scale) if scale != 1.0 else mean), scale, var
 
 
 def _fit_batched(
@@ -161,7 +165,12 @@ def _fit_batched(
     random_state: Any,
     owner: str,
 ) -> dict[str, Any]:
-    X, xp, result_dtype = val.check_array(X, estimator_name=owner, batched=True)
+    X, xp, result_dtype = val.check_array(
+        X, estimator_name=owner, batched=True, finite=False
+    )
+    # One pass gives both the finiteness check and the rescaling exponent.
+    extremes = prim.extremes(xp, X)
+    val.check_finite(xp, X, "X", extremes=extremes)
     B, _, d = X.shape
     k = n_clusters
     w = _check_weights(xp, X, sample_weight, mask)
@@ -193,7 +202,7 @@ def _fit_batched(
     elif not init_is_array:
         states = [np.random.RandomState(int(s)) for s in seeds]
 
-    Xc, mean, scale, var = _centre_problems(xp, X, w)
+    Xc, mean, scale, var = _centre_problems(xp, X, w, max(map(abs, extremes)))
     tols = xp.mean(var, axis=1) * tol
     if init_is_array:
         init = (init - mean) * scale

@@ -147,10 +147,29 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             return low, high
 
         @numba.njit(nogil=True, cache=_CACHE, fastmath={"reassoc", "nnan", "ninf"})
-        def _dot64(a, b):  # pragma: no cover
+        def _sq_distances_to(XT, norms, y, out):  # pragma: no cover
+            """out[i] = ‖x_y‖² + ‖x_i‖² − 2 x_y·x_i in float64, XT = X.T (d, n).
+
+            The product runs down the columns of XT, vectorised across rows.
+            """
+            d, n = XT.shape
+            for i in range(n):
+                out[i] = 0.0
+            for t in range(d):
+                v = XT[t, y]
+                for i in range(n):
+                    out[i] += v * XT[t, i]
+            for i in range(n):
+                out[i] = -2.0 * out[i] + norms[y] + norms[i]
+
+        @numba.njit(nogil=True, cache=_CACHE, fastmath={"reassoc", "nnan", "ninf"})
+        def _closer(dist, closest, weights, out):  # pragma: no cover
+            """out = min(closest, max(dist, 0) in closest's dtype); sum(out * w)."""
             total = 0.0
-            for t in range(a.shape[0]):
-                total += np.float64(a[t]) * np.float64(b[t])
+            for i in range(dist.shape[0]):
+                stored = min(closest.dtype.type(max(dist[i], 0.0)), closest[i])
+                out[i] = stored
+                total += np.float64(stored * weights[i])
             return total
 
         @numba.njit(nogil=True, cache=_CACHE)
@@ -164,23 +183,30 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             first row by ``searchsorted(cumsum(p) / total, u, 'right')`` in
             float64; squared distances formed in float64 as ‖y‖² + ‖x‖² − 2x·y
             and stored in the data dtype; candidates by ``searchsorted(cumsum(w
-            * closest), u * pot, 'left')`` (the sum in the data dtype, the search in float64), clipped to the last row of
-            positive weight; the candidate of least potential wins, first on
-            ties. Potentials are summed in float64 and rounded to the data dtype.
+            * closest), u * pot, 'left')`` (a sequential sum in the data dtype,
+            the search in float64), clipped to the last row of positive weight;
+            the candidate of least potential wins, first on ties. Potentials
+            are summed in float64 and rounded to the data dtype.
             """
-            P, n, _ = X.shape
+            P, n, d = X.shape
             k = indices.shape[1]
             m = trial_u.shape[2]
             dt = X.dtype
+            XT = np.empty((d, n), dtype=np.float64)
             norms = np.empty(n, dtype=np.float64)
+            dist = np.empty(n, dtype=np.float64)
             cum = np.empty(n, dtype=np.float64)
             closest = np.empty(n, dtype=dt)
             cand = np.empty((m, n), dtype=dt)
             cand_ids = np.empty(m, dtype=np.int64)
             for b in range(P):
-                Xb = X[b]
                 for i in range(n):
-                    norms[i] = _dot64(Xb[i], Xb[i])
+                    total = 0.0
+                    for t in range(d):
+                        v = np.float64(X[b, i, t])
+                        XT[t, i] = v
+                        total += v * v
+                    norms[i] = total
                 running = 0.0
                 for i in range(n):
                     running += np.float64(p[b, i])
@@ -196,10 +222,10 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                         hi = mid
                 c0 = min(lo, last[b])
                 indices[b, 0] = c0
+                _sq_distances_to(XT, norms, c0, dist)
                 pot = 0.0
                 for i in range(n):
-                    value = -2.0 * _dot64(Xb[c0], Xb[i]) + norms[c0] + norms[i]
-                    closest[i] = max(value, 0.0)
+                    closest[i] = max(dist[i], 0.0)
                     pot += np.float64(closest[i] * w[b, i])
                 current = dt.type(pot)
                 for c in range(1, k):
@@ -222,15 +248,8 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                     best = 0
                     best_pot = dt.type(0)
                     for j in range(m):
-                        y = cand_ids[j]
-                        total = 0.0
-                        for i in range(n):
-                            value = -2.0 * _dot64(Xb[y], Xb[i]) + norms[y] + norms[i]
-                            stored = dt.type(max(value, 0.0))
-                            stored = min(stored, closest[i])
-                            cand[j, i] = stored
-                            total += np.float64(stored * w[b, i])
-                        rounded = dt.type(total)
+                        _sq_distances_to(XT, norms, cand_ids[j], dist)
+                        rounded = dt.type(_closer(dist, closest, w[b], cand[j]))
                         if j == 0 or rounded < best_pot:
                             best = j
                             best_pot = rounded

@@ -313,3 +313,22 @@ def test_compiled_kmeans_plusplus_selects_the_fallbacks_rows(monkeypatch, dtype)
         found.append(blloyd.kmeans_plusplus_batched(xp, X, K, w, draws))
     np.testing.assert_array_equal(found[0], found[1])
     assert not np.any(np.all(found[0][0][:, None, :] == X[0, :20][None], axis=2))
+
+
+@pytest.mark.parametrize("factor", [1e20, 1e-20], ids=["huge", "tiny"])
+def test_huge_and_tiny_values_keep_their_units(factor):
+    """Data beyond 2**±40 are rescaled inside the fit: centres, inertia, predict
+    and transform come back in the caller's units, as from single fits."""
+    X = _problems(4) * factor
+    est = ak.BatchedKMeans(K, random_state=7).fit(X)
+    for b, seed in enumerate(est.seeds_):
+        single = ak.KMeans(K, random_state=int(seed)).fit(X[b])
+        np.testing.assert_array_equal(est.labels_[b], single.labels_)
+        np.testing.assert_allclose(
+            est.cluster_centers_[b], single.cluster_centers_, rtol=1e-9
+        )
+        assert est.inertia_[b] == pytest.approx(single.inertia_, rel=1e-9)
+        np.testing.assert_allclose(
+            est.transform(X)[b], single.transform(X[b]), rtol=1e-9
+        )
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
