@@ -858,49 +858,52 @@ def _assign_batched_numpy(
     row_major = d >= NUMPY_ROW_MAJOR_RATIO * k and k >= NUMPY_ROW_MAJOR_MIN_K
 
     def work(idx: np.ndarray) -> None:
-        Xg = X[idx]
+        # A run of consecutive problems is sliced (a view), not gathered.
+        contiguous = idx[-1] - idx[0] + 1 == idx.size
+        sel = slice(int(idx[0]), int(idx[-1]) + 1) if contiguous else idx
+        Xg = X[sel]
         if offset is not None:
-            Xg = Xg - offset[idx]
+            Xg = Xg - offset[sel]
         if scale != 1.0:
             Xg = Xg * scale
         m = idx.size
         if kernels is not None and row_major:
-            dist = np.matmul(Xg, neg2_ct[idx])
+            dist = np.matmul(Xg, neg2_ct[sel])
             lab = np.empty((m, n), dtype=np.int32)
-            kernels.argmin_rows(dist, c_norms[idx], lab)
+            kernels.argmin_rows(dist, c_norms[sel], lab)
         elif kernels is not None:
             # Centre-major blocks (m, k, n) for the vectorised compiled argmin.
-            dist_t = np.matmul(neg2_ct[idx].transpose(0, 2, 1), Xg.transpose(0, 2, 1))
+            dist_t = np.matmul(neg2_ct[sel].transpose(0, 2, 1), Xg.transpose(0, 2, 1))
             lab = np.empty((m, n), dtype=np.int32)
-            kernels.argmin_columns(dist_t, c_norms[idx], True, lab)
+            kernels.argmin_columns(dist_t, c_norms[sel], True, lab)
         else:
-            dist = np.matmul(Xg, neg2_ct[idx])
+            dist = np.matmul(Xg, neg2_ct[sel])
             dist += c_norms[idx, None, :]
             lab = dist.argmin(axis=2).astype(np.int32)
         if previous is None:
-            labels[idx] = lab
+            labels[sel] = lab
         elif kernels is not None:
             kernels.store_labels(lab, idx, sample_weight, labels, changed)
         else:
-            lab_w = np.where(sample_weight[idx] > 0, lab, -1)
-            changed[idx] = (lab_w != labels[idx]).any(axis=1)
-            labels[idx] = lab_w
+            lab_w = np.where(sample_weight[sel] > 0, lab, -1)
+            changed[sel] = (lab_w != labels[sel]).any(axis=1)
+            labels[sel] = lab_w
         if accumulate:
             ids = (lab + (np.arange(m, dtype=np.int32) * k)[:, None]).reshape(-1)
-            w = sample_weight[idx].reshape(-1)
+            w = sample_weight[sel].reshape(-1)
             rows = np.ascontiguousarray(Xg).reshape(m * n, d)
             if kernels is not None:
                 part = np.zeros((m * k, d), dtype=acc_dtype)
                 totals = np.zeros(m * k, dtype=acc_dtype)
                 kernels.accumulate_rows(rows, w, ids, part, totals)
-                sums[idx] = part.reshape(m, k, d)
-                weights[idx] = totals.reshape(m, k)
+                sums[sel] = part.reshape(m, k, d)
+                weights[sel] = totals.reshape(m, k)
                 return
             part = _sparse_segment_sum(rows, ids, w, m * k)
             if part is None:
                 part = segment_sum(np, rows * w[:, None], ids, m * k, dtype=acc_dtype)
-            sums[idx] = np.asarray(part, dtype=acc_dtype).reshape(m, k, d)
-            weights[idx] = np.bincount(ids, weights=w, minlength=m * k).reshape(m, k)
+            sums[sel] = np.asarray(part, dtype=acc_dtype).reshape(m, k, d)
+            weights[sel] = np.bincount(ids, weights=w, minlength=m * k).reshape(m, k)
 
     threading = _numpy_threading() if len(groups) > 1 else None
     if threading is None:
