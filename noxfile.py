@@ -34,9 +34,18 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def benchmarks(session: nox.Session) -> None:
-    """CPU benchmarks against scikit-learn; writes benchmarks/results/."""
+    """CPU benchmarks against scikit-learn and faiss; writes benchmarks/results/.
+
+    Without arguments: the standard shapes, the batched benchmark (blobs and
+    noise) and the time-per-iteration-vs-k sweep with its plot. Arguments go
+    to bench_cpu.py alone, e.g. ``nox -s benchmarks -- --quick``.
+    """
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/bench_cpu.py", *session.posargs)
+    if not session.posargs:
+        session.run("python", "benchmarks/bench_batched.py")
+        session.run("python", "benchmarks/bench_batched.py", "--data", "noise")
+        session.run("python", "benchmarks/plot_k.py")
 
 
 @nox.session(python=PYTHON)
