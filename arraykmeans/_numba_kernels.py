@@ -57,11 +57,14 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                     best[i] = 0
                 for j in range(1, k):
                     shift = c_norms[p, j] if add_norms else dist_t[p, j, 0] * 0
+                    # An int32 index keeps the select as wide as the floats:
+                    # with int64 the loop ran 2.8x slower (k=100).
+                    j32 = np.int32(j)
                     for i in range(n):
                         value = dist_t[p, j, i] + shift
                         smaller = value < low[i]
                         low[i] = value if smaller else low[i]
-                        best[i] = j if smaller else best[i]
+                        best[i] = j32 if smaller else best[i]
                 for i in range(n):
                     labels[p, i] = best[i]
 
@@ -94,6 +97,37 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 totals[c] += w
                 for t in range(d):
                     sums[c, t] += rows[i, t] * w
+
+        @numba.njit(nogil=True, cache=_CACHE)
+        def assign_block(
+            dist, c_norms, rows, weights, labels, sums, totals, row_major, accumulate
+        ):  # pragma: no cover
+            """One chunk of an assignment step in one call.
+
+            ``labels[i]`` = argmin over the distance block (centre-major (k, m)
+            or row-major (m, k)) plus the centre norms, as
+            :func:`argmin_columns` / :func:`argmin_rows`; with ``accumulate``
+            the rows are then added to their clusters' sums, as
+            :func:`accumulate_rows`. A single call per chunk keeps the Python
+            work per chunk (and the time the worker threads wait for each
+            other's turn at the interpreter) small.
+            """
+            m = labels.shape[0]
+            if row_major:
+                argmin_rows(
+                    dist.reshape(1, dist.shape[0], dist.shape[1]),
+                    c_norms.reshape(1, c_norms.shape[0]),
+                    labels.reshape(1, m),
+                )
+            else:
+                argmin_columns(
+                    dist.reshape(1, dist.shape[0], dist.shape[1]),
+                    c_norms.reshape(1, c_norms.shape[0]),
+                    True,
+                    labels.reshape(1, m),
+                )
+            if accumulate:
+                accumulate_rows(rows, weights, labels, sums, totals)
 
         # The inertia loops may reassociate each row's sum of squares (as
         # scikit-learn's unrolled loop does) so that the compiler vectorises it;
@@ -315,6 +349,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             argmin_columns = staticmethod(argmin_columns)
             argmin_rows = staticmethod(argmin_rows)
             accumulate_rows = staticmethod(accumulate_rows)
+            assign_block = staticmethod(assign_block)
             inertia_rows = staticmethod(inertia_rows)
             inertia_problems = staticmethod(inertia_problems)
             min_max = staticmethod(min_max)

@@ -460,13 +460,13 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
         # With long rows (d >= 2k) BLAS is faster writing the block row-major,
         # and the argmin runs along each row instead.
         block = np.empty((rows, k) if row_major else (k, rows), dtype=dtype)
-        norms = c_norms[None, :]
         neg2_c = neg2_ct.T
         sums = np.zeros((k, d), dtype=acc_dtype) if accumulate else None
-        totals = np.zeros(k, dtype=acc_dtype) if accumulate else None
         # Rows are added in the data dtype (vectorised) and the partial sums
         # moved into the accumulation dtype every NUMPY_GROUP_ROWS rows.
-        local = np.zeros((k, d), dtype=dtype) if accumulate else None
+        local = np.zeros((k if accumulate else 0, d), dtype=dtype)
+        totals = np.zeros(k if accumulate else 0, dtype=acc_dtype)
+        weights_all = no_weights if sample_weight is None else sample_weight
         pending = 0
         for c0 in range(bounds[worker], bounds[worker + 1], rows):
             sl = slice(c0, min(c0 + rows, bounds[worker + 1]))
@@ -475,15 +475,21 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
             if row_major:
                 dist = block[:m]
                 np.matmul(Xc, neg2_ct, out=dist)
-                kernels.argmin_rows(dist[None], norms, labels[sl][None])
             else:
-                dist_t = block if m == rows else np.empty((k, m), dtype=dtype)
-                np.matmul(neg2_c, Xc.T, out=dist_t)
-                kernels.argmin_columns(dist_t[None], norms, True, labels[sl][None])
+                dist = block if m == rows else np.empty((k, m), dtype=dtype)
+                np.matmul(neg2_c, Xc.T, out=dist)
+            kernels.assign_block(
+                dist,
+                c_norms,
+                Xc,
+                weights_all[sl] if accumulate else no_weights,
+                labels[sl],
+                local,
+                totals,
+                row_major,
+                accumulate,
+            )
             if accumulate:
-                kernels.accumulate_rows(
-                    Xc, sample_weight[sl], labels[sl], local, totals
-                )
                 pending += m
                 if pending >= NUMPY_GROUP_ROWS:
                     sums += local
@@ -491,9 +497,11 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
                     pending = 0
         if accumulate:
             sums += local
-        return sums, totals
+            return sums, totals
+        return None, None
 
     row_major = d >= NUMPY_ROW_MAJOR_RATIO * k and k >= NUMPY_ROW_MAJOR_MIN_K
+    no_weights = np.zeros(0, dtype=dtype)
     task = work if kernels is None else work_compiled
     if threading is None:
         partials = [task(0)]
