@@ -99,21 +99,73 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                     sums[c, t] += rows[i, t] * w
 
         @numba.njit(nogil=True, cache=_CACHE)
+        def argmin_direct(rows, neg2c, c_norms, labels):  # pragma: no cover
+            """labels[i] = argmin_j (c_norms[j] + rows[i]·neg2c[j]), first on ties.
+
+            For very few features, where a matrix product of inner dimension
+            d does not pay: the chunk is transposed to (d, m) and each centre's
+            distances are formed down its columns, vectorised across rows.
+            """
+            m, d = rows.shape
+            k = neg2c.shape[0]
+            XT = np.empty((d, m), dtype=rows.dtype)
+            for i in range(m):
+                for t in range(d):
+                    XT[t, i] = rows[i, t]
+            low = np.empty(m, dtype=rows.dtype)
+            acc = np.empty(m, dtype=rows.dtype)
+            best = np.empty(m, dtype=np.int32)
+            for j in range(k):
+                for i in range(m):
+                    acc[i] = XT[0, i] * neg2c[j, 0]
+                for t in range(1, d):
+                    c = neg2c[j, t]
+                    for i in range(m):
+                        acc[i] += XT[t, i] * c
+                shift = c_norms[j]
+                j32 = np.int32(j)
+                if j == 0:
+                    for i in range(m):
+                        low[i] = acc[i] + shift
+                        best[i] = 0
+                else:
+                    for i in range(m):
+                        value = acc[i] + shift
+                        smaller = value < low[i]
+                        low[i] = value if smaller else low[i]
+                        best[i] = j32 if smaller else best[i]
+            for i in range(m):
+                labels[i] = best[i]
+
+        @numba.njit(nogil=True, cache=_CACHE)
         def assign_block(
-            dist, c_norms, rows, weights, labels, sums, totals, row_major, accumulate
+            dist,
+            c_norms,
+            rows,
+            weights,
+            labels,
+            sums,
+            totals,
+            layout,
+            accumulate,
+            neg2c,
         ):  # pragma: no cover
             """One chunk of an assignment step in one call.
 
-            ``labels[i]`` = argmin over the distance block (centre-major (k, m)
-            or row-major (m, k)) plus the centre norms, as
-            :func:`argmin_columns` / :func:`argmin_rows`; with ``accumulate``
+            ``labels[i]`` = argmin over the distance block (``layout`` 0:
+            centre-major (k, m), 1: row-major (m, k)) plus the centre norms, as
+            :func:`argmin_columns` / :func:`argmin_rows`, or (``layout`` 2)
+            distances formed here from ``rows`` and ``neg2c`` = -2 C, as
+            :func:`argmin_direct`, ``dist`` unused; with ``accumulate``
             the rows are then added to their clusters' sums, as
             :func:`accumulate_rows`. A single call per chunk keeps the Python
             work per chunk (and the time the worker threads wait for each
             other's turn at the interpreter) small.
             """
             m = labels.shape[0]
-            if row_major:
+            if layout == 2:
+                argmin_direct(rows, neg2c, c_norms, labels)
+            elif layout == 1:
                 argmin_rows(
                     dist.reshape(1, dist.shape[0], dist.shape[1]),
                     c_norms.reshape(1, c_norms.shape[0]),
@@ -350,6 +402,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             argmin_rows = staticmethod(argmin_rows)
             accumulate_rows = staticmethod(accumulate_rows)
             assign_block = staticmethod(assign_block)
+            argmin_direct = staticmethod(argmin_direct)
             inertia_rows = staticmethod(inertia_rows)
             inertia_problems = staticmethod(inertia_problems)
             min_max = staticmethod(min_max)

@@ -160,21 +160,36 @@ class TestAssign:
             np.testing.assert_allclose(fast.weights, slow.weights, rtol=1e-12)
 
     @pytest.mark.parametrize("threads", [True, False], ids=["threads", "one-thread"])
-    def test_row_major_blocks_equal_standard(self, monkeypatch, threads):
-        """Long rows (d >= 2k): BLAS writes row-major blocks; same labels and sums."""
+    @pytest.mark.parametrize(
+        ("d", "k", "layout"),
+        [(40, 16, "row-major"), (2, 9, "direct"), (3, 40, "direct")],
+        ids=["row-major", "direct-d2", "direct-d3"],
+    )
+    def test_compiled_layouts_equal_standard(self, monkeypatch, threads, d, k, layout):
+        """Long rows (d >= 2k): BLAS writes row-major blocks; very few features:
+        distances formed without BLAS. Same labels and sums as the fallback."""
         pytest.importorskip("numba")
         monkeypatch.setattr(prim, "USE_COMPILED", True)
         if threads:
             monkeypatch.setattr(prim, "NUMPY_THREAD_MIN_WORK", 0)
         else:
             monkeypatch.setattr(prim, "_numpy_threading", lambda: None)
-        X, C, _, w = _data(n=9000, d=40, k=16)
-        assert X.shape[1] >= prim.NUMPY_ROW_MAJOR_RATIO * C.shape[0]
-        fast = prim._assign_numpy(X, C, w, True, np.float64, None, 1.0)
-        slow = prim._assign_standard(NP, X, C, w, True, np.float64, None, 1.0)
-        np.testing.assert_array_equal(fast.labels, slow.labels)
-        np.testing.assert_allclose(fast.sums, slow.sums, rtol=1e-10)
-        np.testing.assert_allclose(fast.weights, slow.weights, rtol=1e-12)
+        X, C, _, w = _data(n=9000, d=d, k=k)
+        if layout == "row-major":
+            assert d >= prim.NUMPY_ROW_MAJOR_RATIO * k >= 2 * prim.NUMPY_ROW_MAJOR_MIN_K
+        else:
+            assert d <= prim.NUMPY_DIRECT_MAX_D
+        for dtype in ("float64", "float32"):
+            Xd, Cd, wd = X.astype(dtype), C.astype(dtype), w.astype(dtype)
+            fast = prim._assign_numpy(Xd, Cd, wd, True, np.float64, None, 1.0)
+            slow = prim._assign_standard(NP, Xd, Cd, wd, True, np.float64, None, 1.0)
+            np.testing.assert_array_equal(fast.labels, slow.labels)
+            tol = 1e-10 if dtype == "float64" else 1e-4
+            np.testing.assert_allclose(fast.sums, slow.sums, rtol=tol, atol=tol)
+            np.testing.assert_allclose(fast.weights, slow.weights, rtol=1e-12)
+            # Labels alone (predict) take the same path.
+            alone = prim._assign_numpy(Xd, Cd, None, False, np.float64, None, 1.0)
+            np.testing.assert_array_equal(alone.labels, slow.labels)
 
     def test_chunking_does_not_change_results(self):
         X, C, _, w = _data(n=3000)
