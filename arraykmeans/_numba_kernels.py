@@ -345,6 +345,26 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                         closest[i] = cand[best, i]
 
         @numba.njit(nogil=True, cache=_CACHE)
+        def column_sums(rows, total):  # pragma: no cover
+            """total[t] += sum_i rows[i, t], each term widened to total's dtype."""
+            n, d = rows.shape
+            for i in range(n):
+                for t in range(d):
+                    total[t] += rows[i, t]
+
+        @numba.njit(nogil=True, cache=_CACHE)
+        def centre_rows(rows, mean, out, s1, s2):  # pragma: no cover
+            """out = rows - mean (data dtype); s1 += Σ out, s2 += Σ out² (float64)."""
+            n, d = rows.shape
+            for i in range(n):
+                for t in range(d):
+                    v = rows[i, t] - mean[t]
+                    out[i, t] = v
+                    w = np.float64(v)
+                    s1[t] += w
+                    s2[t] += w * w
+
+        @numba.njit(nogil=True, cache=_CACHE)
         def centre_problems(X, w, scale, out, mean, var):  # pragma: no cover
             """Per problem, centre the rows of positive weight; zero the others.
 
@@ -408,6 +428,8 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             min_max = staticmethod(min_max)
             kmeanspp_problems = staticmethod(kmeanspp_problems)
             centre_problems = staticmethod(centre_problems)
+            column_sums = staticmethod(column_sums)
+            centre_rows = staticmethod(centre_rows)
             store_labels = staticmethod(store_labels)
 
         KERNELS = _Kernels

@@ -650,7 +650,35 @@ def _centre_columns_numpy_exact(X: np.ndarray):
     return Xc, mean, total / n
 
 
+def _centre_columns_compiled(X: np.ndarray, kernels: Any):
+    # Both passes over row blocks on the thread pool (partial sums per block,
+    # added in block order, so the result does not depend on timing).
+    n, d = X.shape
+    blocks = list(iter_chunks(n, max(MIN_CHUNK_ROWS, 2**20 // (X.dtype.itemsize * d))))
+    totals = np.zeros((len(blocks), d))
+    s1 = np.zeros((len(blocks), d))
+    s2 = np.zeros((len(blocks), d))
+    Xc = np.empty(X.shape, dtype=X.dtype)
+
+    def run(work: Any) -> None:
+        threading = _numpy_threading() if len(blocks) > 1 else None
+        if threading is None:
+            for b in range(len(blocks)):
+                work(b)
+        else:
+            list(threading[0].map(work, range(len(blocks))))
+
+    run(lambda b: kernels.column_sums(X[blocks[b]], totals[b]))
+    mean = (totals.sum(axis=0) / n).astype(X.dtype)
+    run(lambda b: kernels.centre_rows(X[blocks[b]], mean, Xc[blocks[b]], s1[b], s2[b]))
+    m1 = s1.sum(axis=0) / n
+    return Xc, mean, s2.sum(axis=0) / n - m1 * m1
+
+
 def _centre_columns_numpy(X: np.ndarray, acc: Any):
+    kernels = _compiled_kernels()
+    if kernels is not None and acc == np.float64 and X.flags.c_contiguous:
+        return _centre_columns_compiled(X, kernels)
     n, d = X.shape
     rows = max(MIN_CHUNK_ROWS, 2**20 // (X.dtype.itemsize * d))
     total = np.zeros(d, dtype=acc)

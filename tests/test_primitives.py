@@ -412,3 +412,27 @@ def test_centre_problems_compiled_equals_standard(monkeypatch, dtype):
     np.testing.assert_allclose(
         fast[1][3, 0], (X[3][valid] * 0.5).mean(axis=0), rtol=1e-6
     )
+
+
+@pytest.mark.parametrize("threads", [True, False], ids=["threads", "one-thread"])
+def test_centre_columns_float32_compiled_equals_numpy(monkeypatch, threads):
+    """The compiled float32 centring (row blocks on the pool) against the NumPy
+    chunked version and an exact float64 reference."""
+    pytest.importorskip("numba")
+    if not threads:
+        monkeypatch.setattr(prim, "_numpy_threading", lambda: None)
+    rng = np.random.RandomState(8)
+    X = (rng.randn(70000, 3) * 4 + 100).astype(np.float32)
+    monkeypatch.setattr(prim, "USE_COMPILED", True)
+    Xc, mean, var = prim.centre_columns(NP, X)
+    monkeypatch.setattr(prim, "USE_COMPILED", False)
+    Xc2, mean2, var2 = prim.centre_columns(NP, X)
+    exact_mean = X.astype(np.float64).mean(axis=0)
+    assert mean.dtype == np.float32
+    assert Xc.dtype == np.float32
+    np.testing.assert_allclose(mean, exact_mean, rtol=1e-7)
+    np.testing.assert_allclose(mean2, exact_mean, rtol=1e-5)  # float32 chunk sums
+    np.testing.assert_array_equal(Xc, X - mean)
+    np.testing.assert_allclose(var, X.astype(np.float64).var(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(var2, X.astype(np.float64).var(axis=0), rtol=1e-4)
+    np.testing.assert_array_equal(Xc2, X - mean2)
