@@ -308,14 +308,24 @@ NUMPY_MAX_ROWS = 16384
 NUMPY_GROUP_ROWS = 16384
 # Below this many multiply-adds (n * k * d) one thread is as fast as the pool.
 NUMPY_THREAD_MIN_WORK = 2**27
+# ... or a quarter of it over at least this many rows: at (100000, 64, 8) and
+# (100000, 64, 16) float32 the pool took 0.85x the time of one thread, while at
+# (50000, 32, 32) and (20000, 64, 64) one thread (BLAS threading each product
+# on its own) was faster.
+NUMPY_THREAD_MIN_ROWS = 65536
 # Use the optional compiled row loops (numba) when they are available.
 USE_COMPILED = True
-# The compiled path has BLAS write distance blocks row-major (rows, k) when
-# d >= this * k, centre-major (k, rows) otherwise: measured with one BLAS
-# thread, row-major took 0.40-0.92x the time at d/k from 2 to 8 and
-# 1.15-1.23x at d/k below 1. With very few centres the argmin along short
-# rows costs more than BLAS gains (k=8, d=16: 1.1x).
+# The compiled path has BLAS write distance blocks row-major (rows, k) or
+# centre-major (k, rows), whichever was faster with one BLAS thread (float32,
+# product plus argmin, row-major time over centre-major): row-major when
+# d >= 2k (0.40-0.92 at d/k from 2 to 8) or, with at most 64 centres, when
+# d >= k/2 and d >= 12 (0.73-0.86 at (d, k) = (16, 16), (32, 32), (16, 32),
+# (32, 64), (64, 64)); centre-major otherwise (row-major 1.05-1.23 at (64, 128),
+# (32, 100), (64, 256), (8, 16)).
 NUMPY_ROW_MAJOR_RATIO = 2
+NUMPY_ROW_MAJOR_SMALL_K = 64
+# Stacks of small problems measured differently (k=8, d=16: row-major 1.1x):
+# there, row-major only when d >= 2k and k >= 16.
 NUMPY_ROW_MAJOR_MIN_K = 16
 # With at most this many features the compiled path forms distances itself
 # instead of calling BLAS: at n=100000 float32, 0.75x the time of product plus
@@ -407,9 +417,10 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
         rhs = np.concatenate([neg2_ct, c_norms[None, :]], axis=0)
     labels = np.empty(n, dtype=np.int32)
     # Threads pay only when there is enough work to share.
-    threading = (
-        _numpy_threading() if n > rows and n * k * d >= NUMPY_THREAD_MIN_WORK else None
+    enough = n * k * d >= NUMPY_THREAD_MIN_WORK or (
+        n >= NUMPY_THREAD_MIN_ROWS and n * k * d >= NUMPY_THREAD_MIN_WORK // 4
     )
+    threading = _numpy_threading() if n > rows and enough else None
     n_workers = min(-(-n // rows), _cpu_threads()) if threading else 1
     # Each worker takes one contiguous share of the rows; sums are formed per group
     # of rows, so that the sparse product's fixed cost is paid rarely.
@@ -508,7 +519,9 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
             return sums, totals
         return None, None
 
-    row_major = d >= NUMPY_ROW_MAJOR_RATIO * k and k >= NUMPY_ROW_MAJOR_MIN_K
+    row_major = d >= NUMPY_ROW_MAJOR_RATIO * k or (
+        k <= NUMPY_ROW_MAJOR_SMALL_K and 2 * d >= k and d >= 12
+    )
     direct = d <= NUMPY_DIRECT_MAX_D
     layout = 2 if direct else (1 if row_major else 0)
     no_weights = np.zeros(0, dtype=dtype)
