@@ -183,8 +183,12 @@ def make_data(n: int, d: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray
     return X, init
 
 
-def timed(fn: Callable[[], Any], pause: float = 0.0) -> float:
+def timed(fn: Callable[[], Any], pause: float = 0.0, warm_bytes: int = 0) -> float:
     gc.collect()
+    if warm_bytes:
+        # Touch and free as much memory as a fit allocates, so that every
+        # contender finds the same recently used free memory (see --warm-memory).
+        np.ones(warm_bytes // 8)
     if pause:
         time.sleep(pause)  # let the previous contender's spinning threads go idle
     t0 = time.perf_counter()
@@ -295,6 +299,7 @@ def run_case(
         for _ in range(inner):
             floor_once()
 
+    warm = int(args.warm_memory * X.nbytes)
     runners: dict[str, Callable[[], Any]] = {
         c.name: (lambda c=c: c.run(X, C, iters)) for c in active
     }
@@ -305,7 +310,7 @@ def run_case(
         warnings.simplefilter("ignore")
         for rep in range(args.repeat):
             for name in cm.interleaved(order, rep):
-                times[name].append(timed(runners[name], args.pause))
+                times[name].append(timed(runners[name], args.pause, warm))
     times[FLOOR] = [t / inner for t in times[FLOOR]]
 
     memory: dict[str, dict[str, int | None]] = {}
@@ -378,7 +383,9 @@ def report_markdown(doc: dict[str, Any]) -> str:
     lines += [
         f"- Command: `{' '.join(doc['command'])}`",
         f"- {s['repeat']} repetitions per case, contenders interleaved (rotating, reversed "
-        f"every other time, {s['pause_s']} s pause before each run); medians. Same data "
+        f"every other time, {s['pause_s']} s pause before each run, "
+        f"{s.get('warm_memory', 0)} x X's size of memory touched and freed before "
+        "each run); medians. Same data "
         "(standard normal), same initial centres, tol=0, fixed iterations.",
         "- `akm ÷ this`: arraykmeans median time over this contender's (>1: arraykmeans "
         "slower). `÷ floor`: s/iteration over the floor, the plain `X @ C.T` (n x d times d x k, "
@@ -509,6 +516,17 @@ def main(argv: list[str] | None = None) -> int:
         "threads of the previous one stop spinning (default 0.2; 0.1 with "
         "--quick)",
     )
+    p.add_argument(
+        "--warm-memory",
+        type=float,
+        default=2.0,
+        help="before each timed run, touch and free this many times X's size "
+        "of memory (default 2; 0 turns it off). On virtual machines that hand "
+        "freed memory back to the host, a fit that allocates after a second or "
+        "more of idling pays for faulting it in again (100 MB took 0.1-0.25 s "
+        "instead of 0.015 s on the machine of the committed results), so "
+        "without it a contender's time depends on what ran before it",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--machine", default=None, help="machine name for the result files")
     p.add_argument(
@@ -571,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
             "threads": args.threads,
             "seed": args.seed,
             "pause_s": args.pause,
+            "warm_memory": args.warm_memory,
             "contenders": [c.name for c in contenders] + [FLOOR],
         },
         "machine": machine,
