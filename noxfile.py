@@ -13,9 +13,22 @@ PYTHON = None  # the interpreter nox runs on
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The test suite on NumPy and array-api-strict (CuPy tests skip without a GPU)."""
+    """The test suite on NumPy and array-api-strict (CuPy tests skip without a GPU).
+
+    Then the parity, batched and primitive tests once more without the compiled
+    loops, so that the NumPy paths used where numba is not installed stay tested.
+    """
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+    if not session.posargs:
+        session.run(
+            "pytest",
+            "-q",
+            "tests/test_parity.py",
+            "tests/test_batched.py",
+            "tests/test_primitives.py",
+            env={"ARRAYKMEANS_DISABLE_NUMBA": "1"},
+        )
 
 
 @nox.session(python=PYTHON)
