@@ -165,3 +165,12 @@ def make_blobs(
     centres = rng.uniform(-10, 10, size=(k, d))
     labels = rng.randint(k, size=n)
     return centres[labels] + spread * rng.randn(n, d) + offset
+
+
+def require_compiled() -> None:
+    """Skip the calling test when the compiled loops are unavailable (numba
+    missing, or ``ARRAYKMEANS_DISABLE_NUMBA`` set)."""
+    from arraykmeans._numba_kernels import KERNELS
+
+    if KERNELS is None:
+        pytest.skip("compiled loops unavailable (numba missing or disabled)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_close, assert_same_place
+from conftest import assert_close, assert_same_place, require_compiled
 
 import arraykmeans as ak
 
@@ -297,7 +297,7 @@ class TestBadInput:
 def test_compiled_kmeans_plusplus_selects_the_fallbacks_rows(monkeypatch, dtype):
     """The compiled per-problem k-means++ picks the rows the array version picks,
     padding (zero weight, first and last rows) included."""
-    pytest.importorskip("numba")
+    require_compiled()
     from arraykmeans import _batched_lloyd as blloyd
     from arraykmeans import _primitives as prim
 

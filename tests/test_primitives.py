@@ -11,7 +11,7 @@ import array_api_strict
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
-from conftest import assert_close
+from conftest import assert_close, require_compiled
 
 import arraykmeans as ak
 from arraykmeans import _primitives as prim
@@ -125,7 +125,7 @@ class TestAssign:
     ):
         """Many chunks; threads, SciPy, numba or not; short and long rows: as the fallback."""
         if compiled:
-            pytest.importorskip("numba")
+            require_compiled()
         monkeypatch.setattr(prim, "USE_COMPILED", compiled)
         X, C, _, w = _data(n=20000, d=6, k=k)
         if not sparse:
@@ -168,7 +168,7 @@ class TestAssign:
     def test_compiled_layouts_equal_standard(self, monkeypatch, threads, d, k, layout):
         """Long rows (d >= 2k): BLAS writes row-major blocks; very few features:
         distances formed without BLAS. Same labels and sums as the fallback."""
-        pytest.importorskip("numba")
+        require_compiled()
         monkeypatch.setattr(prim, "USE_COMPILED", True)
         if threads:
             monkeypatch.setattr(prim, "NUMPY_THREAD_MIN_WORK", 0)
@@ -288,7 +288,7 @@ def _fit_labels(X):
 def test_batched_numpy_fast_path_equals_standard(monkeypatch, compiled, dtype):
     """assign_batched on NumPy (compiled loops or not) against the standard fallback."""
     if compiled:
-        pytest.importorskip("numba")
+        require_compiled()
     monkeypatch.setattr(prim, "USE_COMPILED", compiled)
     rng = np.random.RandomState(3)
     X = rng.randn(7, 300, 4).astype(dtype)
@@ -316,7 +316,7 @@ def test_batched_numpy_fast_path_equals_standard(monkeypatch, compiled, dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_weighted_inertia_compiled_and_numpy_agree(monkeypatch, dtype):
-    pytest.importorskip("numba")
+    require_compiled()
     rng = np.random.RandomState(4)
     X = rng.randn(3000, 5).astype(dtype)
     C = X[:4].copy()
@@ -337,7 +337,7 @@ def test_weighted_inertia_compiled_and_numpy_agree(monkeypatch, dtype):
 @pytest.mark.parametrize("compiled", [True, False], ids=["numba", "no-numba"])
 def test_extremes(monkeypatch, compiled):
     if compiled:
-        pytest.importorskip("numba")
+        require_compiled()
     monkeypatch.setattr(prim, "USE_COMPILED", compiled)
     X = np.random.RandomState(0).randn(50, 3)
     for arr in (X, np.asfortranarray(X), X[:, ::2]):
@@ -357,7 +357,7 @@ def test_batched_previous_labels(monkeypatch, compiled, shape):
     """With ``previous``: -1 on zero weight, inactive problems keep their labels,
     ``changed`` flags exactly the problems whose labels moved; as the fallback."""
     if compiled:
-        pytest.importorskip("numba")
+        require_compiled()
     monkeypatch.setattr(prim, "USE_COMPILED", compiled)
     B, n, d, k = shape
     rng = np.random.RandomState(5)
@@ -395,7 +395,7 @@ def test_batched_previous_labels(monkeypatch, compiled, shape):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_centre_problems_compiled_equals_standard(monkeypatch, dtype):
-    pytest.importorskip("numba")
+    require_compiled()
     rng = np.random.RandomState(6)
     X = (rng.randn(6, 120, 5) * 3 + 7).astype(dtype)
     w = rng.uniform(0.5, 2, size=(6, 120)).astype(dtype)
@@ -418,7 +418,7 @@ def test_centre_problems_compiled_equals_standard(monkeypatch, dtype):
 def test_centre_columns_float32_compiled_equals_numpy(monkeypatch, threads):
     """The compiled float32 centring (row blocks on the pool) against the NumPy
     chunked version and an exact float64 reference."""
-    pytest.importorskip("numba")
+    require_compiled()
     if not threads:
         monkeypatch.setattr(prim, "_numpy_threading", lambda: None)
     rng = np.random.RandomState(8)
