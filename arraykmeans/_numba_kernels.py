@@ -181,6 +181,68 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             if accumulate:
                 accumulate_rows(rows, weights, labels, sums, totals)
 
+        @numba.njit(nogil=True, cache=_CACHE)
+        def assign_group(
+            dist,
+            c_norms,
+            rows,
+            weights,
+            problems,
+            labels,
+            changed,
+            sums,
+            totals,
+            row_major,
+            track,
+            accumulate,
+        ):  # pragma: no cover
+            """One assignment step for a group of problems of a stack, in one call.
+
+            For each problem p of the group (``problems[p]`` its index in the
+            stack): the argmin of its distance block ``dist[p]`` (centre-major
+            (k, n), or row-major (n, k)) plus ``c_norms[p]``, first on ties;
+            written to ``labels[problems[p]]``; with ``track``, -1 on rows of
+            zero weight and ``changed[problems[p]]`` set when any label differs
+            from the one ``labels`` held before; with ``accumulate``, ``sums[p]``/``totals[p]`` receive the
+            weighted rows per cluster, added in the data dtype within the
+            problem and stored in the accumulation dtype.
+            """
+            P = rows.shape[0]
+            n = rows.shape[1]
+            d = rows.shape[2]
+            k = c_norms.shape[1]
+            lab = np.empty((1, n), dtype=np.int32)
+            local = np.empty((k, d), dtype=rows.dtype)
+            for p in range(P):
+                if row_major:
+                    argmin_rows(dist[p : p + 1], c_norms[p : p + 1], lab)
+                else:
+                    argmin_columns(dist[p : p + 1], c_norms[p : p + 1], True, lab)
+                b = problems[p]
+                if track:
+                    moved = False
+                    for i in range(n):
+                        value = lab[0, i] if weights[p, i] > 0 else -1
+                        moved = moved or labels[b, i] != value
+                        labels[b, i] = value
+                    changed[b] = moved
+                else:
+                    for i in range(n):
+                        labels[b, i] = lab[0, i]
+                if accumulate:
+                    local[:, :] = 0
+                    for j in range(k):
+                        totals[p, j] = 0
+                    for i in range(n):
+                        c = lab[0, i]
+                        w = weights[p, i]
+                        totals[p, c] += w
+                        for t in range(d):
+                            local[c, t] += rows[p, i, t] * w
+                    for j in range(k):
+                        for t in range(d):
+                            sums[p, j, t] = local[j, t]
+
         # The inertia loops may reassociate each row's sum of squares (as
         # scikit-learn's unrolled loop does) so that the compiler vectorises it;
         # the data are finite, validated before any fit.
@@ -400,23 +462,6 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 for t in range(d):
                     var[b, t] = sq[t] / count
 
-        @numba.njit(nogil=True, cache=_CACHE)
-        def store_labels(new, problems, weights, labels, changed):  # pragma: no cover
-            """labels[problems[p]] = new[p], -1 where the weight is zero.
-
-            ``changed[problems[p]]`` records whether any label differs from the
-            one ``labels`` held before.
-            """
-            P, n = new.shape
-            for p in range(P):
-                b = problems[p]
-                moved = False
-                for i in range(n):
-                    value = new[p, i] if weights[b, i] > 0 else -1
-                    moved = moved or labels[b, i] != value
-                    labels[b, i] = value
-                changed[b] = moved
-
         class _Kernels:
             argmin_columns = staticmethod(argmin_columns)
             argmin_rows = staticmethod(argmin_rows)
@@ -430,6 +475,6 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             centre_problems = staticmethod(centre_problems)
             column_sums = staticmethod(column_sums)
             centre_rows = staticmethod(centre_rows)
-            store_labels = staticmethod(store_labels)
+            assign_group = staticmethod(assign_group)
 
         KERNELS = _Kernels
