@@ -25,6 +25,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -70,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         default="blobs",
         help="blobs converge in a few iterations; noise (no clusters) needs many",
     )
+    parser.add_argument(
+        "--warm-memory",
+        type=float,
+        default=2.0,
+        help="before each timed run, touch and free this many times X's size of "
+        "memory (default 2; 0 turns it off; see bench_cpu.py --warm-memory)",
+    )
     parser.add_argument("--output", help="JSON path (the .md goes next to it)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -114,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     for rep in range(args.repeat):
         order = names[rep % len(names) :] + names[: rep % len(names)]
         for name in order:
+            gc.collect()
+            if args.warm_memory:
+                # As in bench_cpu.py: every contender starts from recently used
+                # free memory (this machine hands long-freed memory back to the
+                # host, and faulting it in again is slow).
+                np.ones(int(args.warm_memory * X.nbytes) // 8)
             start = time.perf_counter()
             contenders[name]()
             times[name].append(time.perf_counter() - start)
@@ -172,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         f"min {doc['iterations']['min']}, max {doc['iterations']['max']}.",
         f"- Problems whose batched labels equal the loop's: arraykmeans {100 * agree_ak:.1f}%, "
         f"scikit-learn {100 * agree_sk:.1f}%.",
-        f"- {args.repeat} repetitions, interleaved with rotating order; medians.",
+        f"- {args.repeat} repetitions, interleaved with rotating order, "
+        f"{args.warm_memory} x X's size of memory touched and freed before each "
+        "run; medians.",
         f"- Command: `{doc['command']}`",
         "",
         "| contender | median s | batched speed-up |",
