@@ -719,7 +719,8 @@ def _centre_columns_numpy(X: np.ndarray, acc: Any):
 def extremes(xp: ModuleType, X: Array) -> tuple[float, float]:
     """``(min, max)`` of X as floats; NaN if X holds a NaN. No temporary array.
 
-    One compiled pass on NumPy where numba is available, else two reductions.
+    One compiled pass on NumPy where numba is available (large arrays in
+    pieces on the thread pool), else two reductions.
     """
     kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
     if (
@@ -727,8 +728,18 @@ def extremes(xp: ModuleType, X: Array) -> tuple[float, float]:
         and X.size
         and (X.flags.c_contiguous or X.flags.f_contiguous)
     ):
-        low, high = kernels.min_max(np.ravel(X, order="K"))  # a view, no copy
-        return float(low), float(high)
+        flat = np.ravel(X, order="K")  # a view, no copy
+        threading = _numpy_threading() if flat.size >= 2**22 else None
+        if threading is None:
+            low, high = kernels.min_max(flat)
+            return float(low), float(high)
+        pieces = list(iter_chunks(flat.size, -(-flat.size // (4 * _cpu_threads()))))
+        found = list(threading[0].map(lambda sl: kernels.min_max(flat[sl]), pieces))
+        lows = [float(lo) for lo, _ in found]
+        highs = [float(hi) for _, hi in found]
+        if any(math.isnan(v) for v in lows):
+            return math.nan, math.nan
+        return min(lows), max(highs)
     return float(xp.min(X)), float(xp.max(X))
 
 

@@ -347,6 +347,13 @@ def test_extremes(monkeypatch, compiled):
     assert all(np.isnan(v) for v in prim.extremes(NP, Y))
     Y[7, 1] = -np.inf
     assert prim.extremes(NP, Y)[0] == -np.inf
+    # Large arrays are read in pieces on the thread pool (with numba).
+    big = np.random.RandomState(1).randn(2**22 + 5).astype(np.float32)
+    assert prim.extremes(NP, big) == (big.min(), big.max())
+    big[2**21 + 3] = np.nan
+    assert all(np.isnan(v) for v in prim.extremes(NP, big))
+    big[2**21 + 3] = np.inf
+    assert prim.extremes(NP, big)[1] == np.inf
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["numba", "no-numba"])
