@@ -1,15 +1,22 @@
-"""Optional compiled row loops for the NumPy fast path (needs numba).
+"""Optional compiled loops for the NumPy fast paths (needs numba).
 
-NumPy has no fused "argmin of each row, then add the row to its cluster's sum":
-as separate array operations both cost several passes over the distance block
-and the rows, and ``argmin`` along short rows is slow. These two loops do it in
-one pass each over data that is already in cache, the way scikit-learn's
-compiled loop does, while BLAS keeps computing the distance blocks.
+NumPy has no fused "argmin of each row, then add the row to its cluster's sum",
+no per-problem loop that keeps a small problem in cache, and slow ``argmin``
+along short rows. The loops here fill those gaps:
+
+* assignment: ``argmin_columns`` / ``argmin_rows`` / ``argmin_direct`` (distance
+  blocks from BLAS in either layout, or distances formed here for d <= 4),
+  ``accumulate_rows``, and the one-call-per-chunk / per-group wrappers
+  ``assign_block`` and ``assign_group``;
+* per-problem work for stacks: ``kmeanspp_problems``, ``centre_problems``;
+* single passes: ``inertia_rows`` / ``inertia_problems``, ``min_max``,
+  ``column_sums`` / ``centre_rows``.
 
 They are used only when numba imports and ``ARRAYKMEANS_DISABLE_NUMBA`` is not
-set; the NumPy array operations of :mod:`arraykmeans._primitives` remain the
-fallback and give the same labels (the same float comparisons, first index on
-ties) and sums equal to rounding.
+set; the array operations of :mod:`arraykmeans._primitives` remain the fallback
+and give the same labels and selected rows (the same float comparisons, first
+index on ties) and sums equal to rounding. The tests compare every loop with
+its array twin.
 """
 
 from __future__ import annotations
