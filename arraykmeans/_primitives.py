@@ -913,8 +913,6 @@ def _assign_batched_numpy(
     k = centers.shape[1]
     if accumulate and (offset is not None or scale != 1.0):
         raise ValueError("accumulate=True expects data already in the centres' frame")
-    neg2_ct = np.transpose(centers * -2, (0, 2, 1))
-    c_norms = np.einsum("bkd,bkd->bk", centers, centers)
     kernels = _compiled_kernels()
     changed = None
     if previous is None:
@@ -946,17 +944,21 @@ def _assign_batched_numpy(
         if scale != 1.0:
             Xg = Xg * scale
         m = idx.size
+        # Centre terms of this group only (late iterations run few problems).
+        Cg = centers[sel]
+        neg2_c = Cg * -2  # (m, k, d)
+        c_norms = np.einsum("bkd,bkd->bk", Cg, Cg)
         if kernels is not None:
             if row_major:
-                dist = np.matmul(Xg, neg2_ct[sel])
+                dist = np.matmul(Xg, neg2_c.transpose(0, 2, 1))
             else:
                 # Centre-major blocks (m, k, n) for the vectorised argmin.
-                dist = np.matmul(neg2_ct[sel].transpose(0, 2, 1), Xg.transpose(0, 2, 1))
+                dist = np.matmul(neg2_c, Xg.transpose(0, 2, 1))
             part = np.empty((m, k, d) if accumulate else (0, k, d), dtype=acc_dtype)
             totals = np.empty((m, k) if accumulate else (0, k), dtype=acc_dtype)
             kernels.assign_group(
                 dist,
-                np.ascontiguousarray(c_norms[sel]),
+                c_norms,
                 np.ascontiguousarray(Xg),
                 np.ascontiguousarray(
                     no_weights if sample_weight is None else sample_weight[sel]
@@ -974,8 +976,8 @@ def _assign_batched_numpy(
                 sums[sel] = part
                 weights[sel] = totals
             return
-        dist = np.matmul(Xg, neg2_ct[sel])
-        dist += c_norms[idx, None, :]
+        dist = np.matmul(Xg, neg2_c.transpose(0, 2, 1))
+        dist += c_norms[:, None, :]
         lab = dist.argmin(axis=2).astype(np.int32)
         if previous is None:
             labels[sel] = lab
