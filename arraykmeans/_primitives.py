@@ -364,6 +364,15 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
+def _pool_map(work: Any, items: Any) -> list[Any]:
+    """``[work(item) for item in items]``, on the thread pool when there are several."""
+    items = list(items)
+    threading = _numpy_threading() if len(items) > 1 else None
+    if threading is None:
+        return [work(item) for item in items]
+    return list(threading[0].map(work, items))
+
+
 def _numpy_threading() -> tuple[Any, Any] | None:
     """(thread pool, threadpoolctl controller), or None to run in the caller's thread.
 
@@ -480,8 +489,9 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
         # BLAS forms each distance block centre-major, (k, rows); one compiled
         # pass takes every row's argmin (vectorised across rows, norms added on
         # the way) and another adds the rows, still in cache, to their sums.
-        # With long rows (d >= 2k) BLAS is faster writing the block row-major,
-        # and the argmin runs along each row instead.
+        # Where BLAS is faster writing the block row-major (see
+        # NUMPY_ROW_MAJOR_*), the argmin runs along each row instead; with at
+        # most NUMPY_DIRECT_MAX_D features the loop forms distances itself.
         block = np.empty((rows, k) if row_major else (k, rows), dtype=dtype)
         neg2_c = np.ascontiguousarray(neg2_ct.T)
         sums = np.zeros((k, d), dtype=acc_dtype) if accumulate else None
@@ -679,18 +689,13 @@ def _centre_columns_compiled(X: np.ndarray, kernels: Any):
     s1 = np.zeros((len(blocks), d))
     s2 = np.zeros((len(blocks), d))
     Xc = np.empty(X.shape, dtype=X.dtype)
-
-    def run(work: Any) -> None:
-        threading = _numpy_threading() if len(blocks) > 1 else None
-        if threading is None:
-            for b in range(len(blocks)):
-                work(b)
-        else:
-            list(threading[0].map(work, range(len(blocks))))
-
-    run(lambda b: kernels.column_sums(X[blocks[b]], totals[b]))
+    each = range(len(blocks))
+    _pool_map(lambda b: kernels.column_sums(X[blocks[b]], totals[b]), each)
     mean = (totals.sum(axis=0) / n).astype(X.dtype)
-    run(lambda b: kernels.centre_rows(X[blocks[b]], mean, Xc[blocks[b]], s1[b], s2[b]))
+    _pool_map(
+        lambda b: kernels.centre_rows(X[blocks[b]], mean, Xc[blocks[b]], s1[b], s2[b]),
+        each,
+    )
     m1 = s1.sum(axis=0) / n
     return Xc, mean, s2.sum(axis=0) / n - m1 * m1
 
@@ -729,12 +734,9 @@ def extremes(xp: ModuleType, X: Array) -> tuple[float, float]:
         and (X.flags.c_contiguous or X.flags.f_contiguous)
     ):
         flat = np.ravel(X, order="K")  # a view, no copy
-        threading = _numpy_threading() if flat.size >= 2**22 else None
-        if threading is None:
-            low, high = kernels.min_max(flat)
-            return float(low), float(high)
-        pieces = list(iter_chunks(flat.size, -(-flat.size // (4 * _cpu_threads()))))
-        found = list(threading[0].map(lambda sl: kernels.min_max(flat[sl]), pieces))
+        parts = 4 * _cpu_threads() if flat.size >= 2**22 else 1
+        pieces = iter_chunks(flat.size, -(-flat.size // parts))
+        found = _pool_map(lambda sl: kernels.min_max(flat[sl]), pieces)
         lows = [float(lo) for lo, _ in found]
         highs = [float(hi) for _, hi in found]
         if any(math.isnan(v) for v in lows):
@@ -1082,13 +1084,9 @@ def gather_rows(xp: ModuleType, X: Array, indices: Array) -> Array:
 
 def _map_problems(n_problems: int, work: Any) -> None:
     """Call ``work(slice)`` on consecutive groups of problems, on the thread pool."""
-    threading = _numpy_threading() if n_problems > 1 else None
-    if threading is None:
-        work(slice(0, n_problems))
-        return
-    pool, _ = threading
-    size = -(-n_problems // min(n_problems, 4 * _cpu_threads()))
-    list(pool.map(work, iter_chunks(n_problems, size)))
+    parts = 4 * _cpu_threads() if _numpy_threading() is not None else 1
+    size = -(-n_problems // min(n_problems, parts))
+    _pool_map(work, iter_chunks(n_problems, size))
 
 
 def centre_problems(
