@@ -44,8 +44,8 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
         )
 
         @numba.njit(nogil=True, cache=_CACHE)
-        def argmin_columns(dist_t, c_norms, add_norms, labels):  # pragma: no cover
-            """labels[p, i] = argmin_j (dist_t[p, j, i] (+ c_norms[p, j])), first on ties.
+        def argmin_columns(dist_t, c_norms, labels):  # pragma: no cover
+            """labels[p, i] = argmin_j (dist_t[p, j, i] + c_norms[p, j]), first on ties.
 
             The distance block is laid out centre-major, (P, k, n): the running
             minimum then advances over contiguous rows of i, which the compiler
@@ -56,14 +56,10 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             best = np.empty(n, dtype=np.int32)
             for p in range(P):
                 for i in range(n):
-                    low[i] = (
-                        dist_t[p, 0, i] + c_norms[p, 0]
-                        if add_norms
-                        else dist_t[p, 0, i]
-                    )
+                    low[i] = dist_t[p, 0, i] + c_norms[p, 0]
                     best[i] = 0
                 for j in range(1, k):
-                    shift = c_norms[p, j] if add_norms else dist_t[p, j, 0] * 0
+                    shift = c_norms[p, j]
                     # An int32 index keeps the select as wide as the floats:
                     # with int64 the loop ran 2.8x slower (k=100).
                     j32 = np.int32(j)
@@ -182,7 +178,6 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 argmin_columns(
                     dist.reshape(1, dist.shape[0], dist.shape[1]),
                     c_norms.reshape(1, c_norms.shape[0]),
-                    True,
                     labels.reshape(1, m),
                 )
             if accumulate:
@@ -224,7 +219,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 if row_major:
                     argmin_rows(dist[p : p + 1], c_norms[p : p + 1], lab)
                 else:
-                    argmin_columns(dist[p : p + 1], c_norms[p : p + 1], True, lab)
+                    argmin_columns(dist[p : p + 1], c_norms[p : p + 1], lab)
                 b = problems[p]
                 if track:
                     moved = False
@@ -470,11 +465,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                     var[b, t] = sq[t] / count
 
         class _Kernels:
-            argmin_columns = staticmethod(argmin_columns)
-            argmin_rows = staticmethod(argmin_rows)
-            accumulate_rows = staticmethod(accumulate_rows)
             assign_block = staticmethod(assign_block)
-            argmin_direct = staticmethod(argmin_direct)
             inertia_rows = staticmethod(inertia_rows)
             inertia_problems = staticmethod(inertia_problems)
             min_max = staticmethod(min_max)
