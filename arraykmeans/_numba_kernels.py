@@ -4,10 +4,10 @@ NumPy has no fused "argmin of each row, then add the row to its cluster's sum",
 no per-problem loop that keeps a small problem in cache, and slow ``argmin``
 along short rows. The loops here fill those gaps:
 
-* assignment: ``argmin_columns`` / ``argmin_rows`` / ``argmin_direct`` (distance
-  blocks from BLAS in either layout, or distances formed here for d <= 4),
-  ``accumulate_rows``, and the one-call-per-chunk / per-group wrappers
-  ``assign_block`` and ``assign_group``;
+* assignment: ``argmin_columns`` / ``argmin_rows`` (distance blocks from BLAS
+  in either layout), ``accumulate_rows``, the one-call-per-chunk / per-group
+  wrappers ``assign_block`` and ``assign_group``, and ``assign_direct`` (for
+  few features: distances formed here, without BLAS, one call per worker);
 * per-problem work for stacks: ``kmeanspp_problems``, ``centre_problems``;
 * single passes: ``inertia_rows`` / ``inertia_problems``, ``min_max``,
   ``column_sums`` / ``centre_rows``.
@@ -101,44 +101,84 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 for t in range(d):
                     sums[c, t] += rows[i, t] * w
 
-        @numba.njit(nogil=True, cache=_CACHE)
-        def argmin_direct(rows, neg2c, c_norms, labels):  # pragma: no cover
-            """labels[i] = argmin_j (c_norms[j] + rows[i]·neg2c[j]), first on ties.
+        # Rows per block of the direct assignment: the transposed block, its
+        # running minimum and labels stay in the L1 cache.
+        _DIRECT_BLOCK = 256
 
-            For very few features, where a matrix product of inner dimension
-            d does not pay: the chunk is transposed to (d, m) and each centre's
-            distances are formed down its columns, vectorised across rows.
-            """
-            m, d = rows.shape
-            k = neg2c.shape[0]
-            XT = np.empty((d, m), dtype=rows.dtype)
-            for i in range(m):
-                for t in range(d):
-                    XT[t, i] = rows[i, t]
-            low = np.empty(m, dtype=rows.dtype)
-            acc = np.empty(m, dtype=rows.dtype)
-            best = np.empty(m, dtype=np.int32)
-            for j in range(k):
-                for i in range(m):
-                    acc[i] = XT[0, i] * neg2c[j, 0]
-                for t in range(1, d):
-                    c = neg2c[j, t]
-                    for i in range(m):
-                        acc[i] += XT[t, i] * c
-                shift = c_norms[j]
-                j32 = np.int32(j)
-                if j == 0:
-                    for i in range(m):
-                        low[i] = acc[i] + shift
-                        best[i] = 0
-                else:
-                    for i in range(m):
-                        value = acc[i] + shift
-                        smaller = value < low[i]
-                        low[i] = value if smaller else low[i]
-                        best[i] = j32 if smaller else best[i]
-            for i in range(m):
-                labels[i] = best[i]
+        def _make_assign_direct(D):
+            """The direct assignment for exactly ``D`` features (a compile-time
+            constant, so that the loops over features unroll)."""
+
+            @numba.njit(nogil=True, cache=_CACHE)
+            def assign_direct(
+                rows, neg2c, c_norms, weights, labels, sums, totals, accumulate, flush
+            ):  # pragma: no cover
+                """Labels (and sums) for rows of ``D`` features, distances formed here.
+
+                ``labels[i]`` = argmin_j (c_norms[j] + rows[i]·neg2c[j]), first on
+                ties: the products are summed feature by feature, then the norm
+                added. Blocks of rows
+                are transposed so that each centre's distances are formed and
+                compared down contiguous columns, vectorised across rows. With
+                ``accumulate``, ``sums[c] += weights[i] * rows[i]`` and
+                ``totals[c] += weights[i]`` (``sums``/``totals`` in the
+                accumulation dtype): rows are added in the data dtype and moved
+                into ``sums`` every ``flush`` rows, as the chunked path does.
+                """
+                m = rows.shape[0]
+                k = neg2c.shape[0]
+                dt = rows.dtype
+                B = _DIRECT_BLOCK
+                XT = np.empty((D, B), dtype=dt)
+                low = np.empty(B, dtype=dt)
+                best = np.empty(B, dtype=np.int32)
+                local = np.zeros((k, D), dtype=dt)
+                pending = 0
+                for s in range(0, m, B):
+                    b = min(B, m - s)
+                    for i in range(b):
+                        for t in range(D):
+                            XT[t, i] = rows[s + i, t]
+                    for j in range(k):
+                        shift = c_norms[j]
+                        j32 = np.int32(j)
+                        if j == 0:
+                            for i in range(b):
+                                v = XT[0, i] * neg2c[0, 0]
+                                for t in range(1, D):
+                                    v += XT[t, i] * neg2c[0, t]
+                                low[i] = v + shift
+                                best[i] = 0
+                        else:
+                            for i in range(b):
+                                v = XT[0, i] * neg2c[j, 0]
+                                for t in range(1, D):
+                                    v += XT[t, i] * neg2c[j, t]
+                                value = v + shift
+                                smaller = value < low[i]
+                                low[i] = value if smaller else low[i]
+                                best[i] = j32 if smaller else best[i]
+                    for i in range(b):
+                        labels[s + i] = best[i]
+                    if accumulate:
+                        for i in range(b):
+                            c = best[i]
+                            w = weights[s + i]
+                            totals[c] += w
+                            for t in range(D):
+                                local[c, t] += XT[t, i] * w
+                        pending += b
+                        if pending >= flush or s + b == m:
+                            for j in range(k):
+                                for t in range(D):
+                                    sums[j, t] += local[j, t]
+                                    local[j, t] = 0
+                            pending = 0
+
+            return assign_direct
+
+        # Compiled on first use, for the feature counts the direct path takes.
+        _ASSIGN_DIRECT = {D: _make_assign_direct(D) for D in range(1, 17)}
 
         @numba.njit(nogil=True, cache=_CACHE)
         def assign_block(
@@ -151,24 +191,19 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             totals,
             layout,
             accumulate,
-            neg2c,
         ):  # pragma: no cover
             """One chunk of an assignment step in one call.
 
             ``labels[i]`` = argmin over the distance block (``layout`` 0:
             centre-major (k, m), 1: row-major (m, k)) plus the centre norms, as
-            :func:`argmin_columns` / :func:`argmin_rows`, or (``layout`` 2)
-            distances formed here from ``rows`` and ``neg2c`` = -2 C, as
-            :func:`argmin_direct`, ``dist`` unused; with ``accumulate``
+            :func:`argmin_columns` / :func:`argmin_rows`; with ``accumulate``
             the rows are then added to their clusters' sums, as
             :func:`accumulate_rows`. A single call per chunk keeps the Python
             work per chunk (and the time the worker threads wait for each
             other's turn at the interpreter) small.
             """
             m = labels.shape[0]
-            if layout == 2:
-                argmin_direct(rows, neg2c, c_norms, labels)
-            elif layout == 1:
+            if layout == 1:
                 argmin_rows(
                     dist.reshape(1, dist.shape[0], dist.shape[1]),
                     c_norms.reshape(1, c_norms.shape[0]),
@@ -474,5 +509,10 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             column_sums = staticmethod(column_sums)
             centre_rows = staticmethod(centre_rows)
             assign_group = staticmethod(assign_group)
+
+            @staticmethod
+            def assign_direct(d):
+                """The direct assignment loop for ``d`` features (1 to 16), or None."""
+                return _ASSIGN_DIRECT.get(d)
 
         KERNELS = _Kernels

@@ -332,10 +332,15 @@ NUMPY_ROW_MAJOR_SMALL_K = 64
 # there, row-major only when d >= 2k and k >= 16.
 NUMPY_ROW_MAJOR_MIN_K = 16
 # With at most this many features the compiled path forms distances itself
-# instead of calling BLAS: at n=100000 float32, 0.75x the time of product plus
-# argmin for (d, k) = (2, 8), 0.39-0.41x for (2, 32) and (4, 64), 0.92x for
-# (4, 16), but 1.56x for (8, 8).
-NUMPY_DIRECT_MAX_D = 4
+# (vectorised across rows, one call per worker) instead of calling BLAS, and
+# with up to NUMPY_DIRECT_WIDE_D features when there are at least twice as many
+# centres. Fit time over the BLAS path's at n=100000, float32 / float64:
+# (2, 8) 0.67 / 0.77 (against the earlier direct loop), (6, 8) 0.43 / 0.66,
+# (8, 32) 0.33 / 0.32, (12, 16) 0.51 / 0.59, (12, 64) 0.63 / 0.77, (10, 256)
+# 0.57 / 0.65, (16, 32) 0.81 / 0.80, (16, 128) 0.58 / 0.86; but (16, 8)
+# 1.15 / 1.57, (24, 16) 0.98 / 1.42 and (32, 8) 1.52 / 2.49.
+NUMPY_DIRECT_MAX_D = 12
+NUMPY_DIRECT_WIDE_D = 16
 # Batched problems are processed in groups of about this many bytes of
 # temporaries (distance block and rows): at B=1000, n=1000, d=16, k=8 float32
 # 4 MiB groups fitted in 0.96-1.0x the time of 2 MiB ones (3 runs of 5,
@@ -490,24 +495,43 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
         # pass takes every row's argmin (vectorised across rows, norms added on
         # the way) and another adds the rows, still in cache, to their sums.
         # Where BLAS is faster writing the block row-major (see
-        # NUMPY_ROW_MAJOR_*), the argmin runs along each row instead; with at
-        # most NUMPY_DIRECT_MAX_D features the loop forms distances itself.
-        block = np.empty((rows, k) if row_major else (k, rows), dtype=dtype)
+        # NUMPY_ROW_MAJOR_*), the argmin runs along each row instead; with
+        # few features (NUMPY_DIRECT_*) the loop forms distances itself.
         neg2_c = np.ascontiguousarray(neg2_ct.T)
+        weights_all = no_weights if sample_weight is None else sample_weight
+        if direct is not None:
+            # No BLAS: one call takes the worker's rows (chunk by chunk only
+            # where the rows must first be shifted or scaled).
+            sums = np.zeros((k if accumulate else 0, d), dtype=acc_dtype)
+            totals = np.zeros(k if accumulate else 0, dtype=acc_dtype)
+            lo, hi = bounds[worker], bounds[worker + 1]
+            step = max(1, hi - lo if offset is None and scale == 1.0 else rows)
+            for c0 in range(lo, hi, step):
+                sl = slice(c0, min(c0 + step, hi))
+                direct(
+                    framed(sl),
+                    neg2_c,
+                    c_norms,
+                    weights_all[sl] if accumulate else no_weights,
+                    labels[sl],
+                    sums,
+                    totals,
+                    accumulate,
+                    NUMPY_GROUP_ROWS,
+                )
+            return (sums, totals) if accumulate else (None, None)
+        block = np.empty((rows, k) if row_major else (k, rows), dtype=dtype)
         sums = np.zeros((k, d), dtype=acc_dtype) if accumulate else None
         # Rows are added in the data dtype (vectorised) and the partial sums
         # moved into the accumulation dtype every NUMPY_GROUP_ROWS rows.
         local = np.zeros((k if accumulate else 0, d), dtype=dtype)
         totals = np.zeros(k if accumulate else 0, dtype=acc_dtype)
-        weights_all = no_weights if sample_weight is None else sample_weight
         pending = 0
         for c0 in range(bounds[worker], bounds[worker + 1], rows):
             sl = slice(c0, min(c0 + rows, bounds[worker + 1]))
             Xc = framed(sl)
             m = Xc.shape[0]
-            if direct:
-                dist = block
-            elif row_major:
+            if row_major:
                 dist = block[:m]
                 np.matmul(Xc, neg2_ct, out=dist)
             else:
@@ -523,7 +547,6 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
                 totals,
                 layout,
                 accumulate,
-                neg2_c,
             )
             if accumulate:
                 pending += m
@@ -539,8 +562,12 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     row_major = d >= NUMPY_ROW_MAJOR_RATIO * k or (
         k <= NUMPY_ROW_MAJOR_SMALL_K and 2 * d >= k and d >= 12
     )
-    direct = d <= NUMPY_DIRECT_MAX_D
-    layout = 2 if direct else (1 if row_major else 0)
+    direct = None
+    if kernels is not None and (
+        d <= NUMPY_DIRECT_MAX_D or (d <= NUMPY_DIRECT_WIDE_D and k >= 2 * d)
+    ):
+        direct = kernels.assign_direct(d)
+    layout = 1 if row_major else 0
     no_weights = np.zeros(0, dtype=dtype)
     task = work if kernels is None else work_compiled
     if threading is None:

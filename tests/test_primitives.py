@@ -127,14 +127,16 @@ class TestAssign:
         if compiled:
             require_compiled()
         monkeypatch.setattr(prim, "USE_COMPILED", compiled)
-        X, C, _, w = _data(n=20000, d=6, k=k)
+        # d=20: BLAS forms the distances (row-major blocks at k=9, centre-major
+        # at k=80); fewer features take the direct loop, tested below.
+        X, C, _, w = _data(n=20000, d=20, k=k)
         if not sparse:
             monkeypatch.setattr(prim, "_sparse_segment_sum", lambda *a: None)
         if threads:
             monkeypatch.setattr(prim, "NUMPY_THREAD_MIN_WORK", 0)
         else:
             monkeypatch.setattr(prim, "_numpy_threading", lambda: None)
-        offset = np.linspace(-1, 1, 6)
+        offset = np.linspace(-1, 1, 20)
         for kwargs in ({}, {"offset": offset, "scale": 0.25}):
             fast = prim._assign_numpy(
                 X,
@@ -162,12 +164,31 @@ class TestAssign:
     @pytest.mark.parametrize("threads", [True, False], ids=["threads", "one-thread"])
     @pytest.mark.parametrize(
         ("d", "k", "layout"),
-        [(40, 16, "row-major"), (2, 9, "direct"), (3, 40, "direct")],
-        ids=["row-major", "direct-d2", "direct-d3"],
+        [
+            (40, 16, "row-major"),
+            (20, 80, "centre-major"),
+            (1, 5, "direct"),
+            (2, 9, "direct"),
+            (3, 40, "direct"),
+            (4, 64, "direct"),
+            (12, 7, "direct"),
+            (16, 40, "direct"),
+        ],
+        ids=[
+            "row-major",
+            "centre-major",
+            "direct-d1",
+            "direct-d2",
+            "direct-d3",
+            "direct-d4",
+            "direct-d12",
+            "direct-d16-wide",
+        ],
     )
     def test_compiled_layouts_equal_standard(self, monkeypatch, threads, d, k, layout):
-        """Long rows (d >= 2k): BLAS writes row-major blocks; very few features:
-        distances formed without BLAS. Same labels and sums as the fallback."""
+        """Long rows (d >= 2k): BLAS writes row-major blocks; otherwise
+        centre-major; few features: distances formed without BLAS. Same labels
+        and sums as the fallback."""
         require_compiled()
         monkeypatch.setattr(prim, "USE_COMPILED", True)
         if threads:
@@ -175,10 +196,12 @@ class TestAssign:
         else:
             monkeypatch.setattr(prim, "_numpy_threading", lambda: None)
         X, C, _, w = _data(n=9000, d=d, k=k)
+        direct = d <= prim.NUMPY_DIRECT_MAX_D or (
+            d <= prim.NUMPY_DIRECT_WIDE_D and k >= 2 * d
+        )
+        assert direct == (layout == "direct")
         if layout == "row-major":
             assert d >= prim.NUMPY_ROW_MAJOR_RATIO * k >= 2 * prim.NUMPY_ROW_MAJOR_MIN_K
-        else:
-            assert d <= prim.NUMPY_DIRECT_MAX_D
         for dtype in ("float64", "float32"):
             Xd, Cd, wd = X.astype(dtype), C.astype(dtype), w.astype(dtype)
             fast = prim._assign_numpy(Xd, Cd, wd, True, np.float64, None, 1.0)
@@ -190,6 +213,12 @@ class TestAssign:
             # Labels alone (predict) take the same path.
             alone = prim._assign_numpy(Xd, Cd, None, False, np.float64, None, 1.0)
             np.testing.assert_array_equal(alone.labels, slow.labels)
+            # Rows shifted and scaled on the way (predict on a fitted frame).
+            offset = np.linspace(-1, 1, d).astype(dtype)
+            framed = prim._assign_numpy(Xd, Cd, wd, True, np.float64, offset, 0.5)
+            ref = prim._assign_standard(NP, Xd, Cd, wd, True, np.float64, offset, 0.5)
+            np.testing.assert_array_equal(framed.labels, ref.labels)
+            np.testing.assert_allclose(framed.sums, ref.sums, rtol=tol, atol=tol)
 
     def test_chunking_does_not_change_results(self):
         X, C, _, w = _data(n=3000)
