@@ -215,19 +215,62 @@ def lloyd_batched(
     those of :func:`arraykmeans._lloyd.lloyd`, applied per problem: a problem
     stops on strict convergence, on a centre shift ``<= tol[b]`` or after
     ``max_iter`` iterations; from then on its centres, labels and iteration
-    count stay as they are. One small device-to-host copy per iteration (are
-    problems still running, are clusters empty) is the only synchronisation.
+    count stay as they are. One small device-to-host copy per iteration (how
+    many problems are still running, are clusters empty) is the only
+    synchronisation. When few problems are left running, the iterations go on
+    with a copy of those alone (see ``COMPACT_RATIO``).
     """
     B, n, _ = X.shape
     device = prim._dev(X)
     acc = prim.accumulation_dtype(xp, X.dtype, device)
-    centers = centers_init
     # Every step's labels, -1 on padding; a problem that stops keeps its last.
     labels = xp.full((B, n), -1, dtype=xp.int32, device=device)
-    n_iter = xp.zeros((B,), dtype=xp.int64, device=device)
-    shift_prev = xp.full((B,), math.inf, dtype=acc, device=device)
+    centers, labels, n_iter = _iterate(
+        xp,
+        X,
+        sample_weight,
+        tol,
+        centers_init,
+        labels,
+        xp.zeros((B,), dtype=xp.int64, device=device),
+        xp.full((B,), math.inf, dtype=acc, device=device),
+        0,
+        max_iter,
+    )
+    inertia = prim.weighted_inertia_batched(xp, X, sample_weight, centers, labels)
+    return BatchedResult(labels=labels, inertia=inertia, centers=centers, n_iter=n_iter)
+
+
+# Once at most 1/COMPACT_RATIO of the problems are still running (and there are
+# at least COMPACT_MIN_PROBLEMS), the loop goes on with a copy of those alone, so
+# that the per-iteration work no longer scales with the problems that stopped.
+# At B=1000, n=1000, d=16, k=8 (clustered data: most problems stop after 2-3
+# iterations, the last after about 20), each later iteration took about 1.3 ms
+# of bookkeeping over the whole stack besides the assignment.
+COMPACT_RATIO = 4
+COMPACT_MIN_PROBLEMS = 8
+
+
+def _iterate(
+    xp: ModuleType,
+    X: Array,
+    sample_weight: Array,
+    tol: Array,
+    centers: Array,
+    labels: Array,
+    n_iter: Array,
+    shift_prev: Array,
+    i: int,
+    max_iter: int,
+) -> tuple[Array, Array, Array]:
+    """Iterations ``i``, ``i + 1``, ... until every problem has stopped.
+
+    All problems are running at entry. Returns (centers, labels, n_iter).
+    """
+    B = X.shape[0]
+    device = prim._dev(X)
+    acc = shift_prev.dtype
     active = xp.ones((B,), dtype=xp.bool, device=device)
-    i = 0
     while True:
         step = prim.assign_batched(
             xp,
@@ -250,10 +293,10 @@ def lloyd_batched(
         strict_done = stepping & ~step.changed if i > 0 else xp.zeros_like(tol_done)
         empty = (weights == 0) & stepping[:, None]
         n_empty = xp.sum(xp.astype(empty, xp.int64), axis=1)
-        still_running = xp.reshape(xp.any(stepping & ~strict_done), (1,))
-        flags = prim.to_host(
-            xp, xp.concat([xp.astype(still_running, xp.int64), n_empty])
-        )
+        running = xp.reshape(xp.sum(xp.astype(stepping & ~strict_done, xp.int64)), (1,))
+        # One small copy to the host per iteration: problems still running,
+        # empty clusters per problem.
+        flags = prim.to_host(xp, xp.concat([running, n_empty]))
         if flags[1:].any():
             sums, weights = _relocate_empty_batched(
                 xp, X, sample_weight, centers, sums, weights, labels, empty, flags[1:]
@@ -266,10 +309,37 @@ def lloyd_batched(
         shift_prev = xp.where(stepping, xp.astype(shift, acc), shift_prev)
         active = stepping & ~strict_done
         i += 1
-        if not flags[0]:
+        remaining = int(flags[0])
+        if remaining == 0:
+            return centers, labels, n_iter
+        if (
+            B >= COMPACT_MIN_PROBLEMS
+            and remaining < B
+            and remaining * COMPACT_RATIO <= B
+        ):
             break
-    inertia = prim.weighted_inertia_batched(xp, X, sample_weight, centers, labels)
-    return BatchedResult(labels=labels, inertia=inertia, centers=centers, n_iter=n_iter)
+    keep = xp.nonzero(active)[0]
+    sub_centers, sub_labels, sub_n_iter = _iterate(
+        xp,
+        xp.take(X, keep, axis=0),
+        xp.take(sample_weight, keep, axis=0),
+        xp.take(tol, keep, axis=0),
+        xp.take(centers, keep, axis=0),
+        xp.take(labels, keep, axis=0),
+        xp.take(n_iter, keep, axis=0),
+        xp.take(shift_prev, keep, axis=0),
+        i,
+        max_iter,
+    )
+    # Back into the stack: running problem b is row pos[b] of the copy.
+    pos = xp.cumulative_sum(xp.astype(active, xp.int64)) - 1
+    pos = xp.clip(pos, min=0)
+    centers = xp.where(
+        active[:, None, None], xp.take(sub_centers, pos, axis=0), centers
+    )
+    labels = xp.where(active[:, None], xp.take(sub_labels, pos, axis=0), labels)
+    n_iter = xp.where(active, xp.take(sub_n_iter, pos, axis=0), n_iter)
+    return centers, labels, n_iter
 
 
 def _relocate_empty_batched(

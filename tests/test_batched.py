@@ -87,6 +87,41 @@ class TestSameAsSingleFits:
         assert (n_iter >= 1).all()
         assert len(set(n_iter.tolist())) > 1, "expected different iteration counts"
 
+    @pytest.mark.parametrize("kw", [{}, {"tol": 0.0, "max_iter": 6}])
+    def test_stopped_problems_leave_the_stack(self, backend, monkeypatch, kw):
+        """Once some problems stop, the loop goes on with a copy of the running
+        ones; every problem still equals its own fit."""
+        from arraykmeans import _batched_lloyd
+
+        monkeypatch.setattr(_batched_lloyd, "COMPACT_MIN_PROBLEMS", 2)
+        monkeypatch.setattr(_batched_lloyd, "COMPACT_RATIO", 1)
+        sizes = []
+        real = _batched_lloyd._iterate
+
+        def spy(xp, X, *args):
+            sizes.append(X.shape[0])
+            return real(xp, X, *args)
+
+        monkeypatch.setattr(_batched_lloyd, "_iterate", spy)
+        X = _problems(3).astype(backend.np_dtype)
+        X[0] *= 10
+        out = ak.batched_k_means(backend.asarray(X), K, random_state=7, **kw)
+        centers, labels, inertia, n_iter = (backend.to_numpy(a) for a in out)
+        assert sizes[0] == B
+        assert len(sizes) > 1, sizes
+        assert sizes == sorted(set(sizes), reverse=True), sizes
+        seeds = ak.batch_seeds(7, B)
+        for b in range(B):
+            _check_problem(
+                backend,
+                _single(backend, X, b, seeds[b], **kw),
+                centers,
+                labels,
+                inertia,
+                n_iter,
+                b,
+            )
+
     def test_empty_cluster_relocation(self, backend):
         X = _problems(4).astype(backend.np_dtype)
         init = np.concatenate(
