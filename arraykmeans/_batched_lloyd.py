@@ -297,11 +297,14 @@ def _iterate(
         # One small copy to the host per iteration: problems still running,
         # empty clusters per problem.
         flags = prim.to_host(xp, xp.concat([running, n_empty]))
-        if flags[1:].any():
+        # Only stepping problems' means are used: when none of them has an
+        # empty cluster, the fallback for empty ones is not needed.
+        any_empty = bool(flags[1:].any())
+        if any_empty:
             sums, weights = _relocate_empty_batched(
                 xp, X, sample_weight, centers, sums, weights, labels, empty, flags[1:]
             )
-        new_centers = average_centers(xp, sums, weights, X.dtype)
+        new_centers = average_centers(xp, sums, weights, X.dtype, empty=any_empty)
         shift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=2))
         shift = xp.sum(shift**2, axis=1)
         centers = xp.where(stepping[:, None, None], new_centers, centers)

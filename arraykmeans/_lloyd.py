@@ -260,7 +260,7 @@ def lloyd(
             sums, weights = _relocate_empty_clusters(
                 xp, X, sample_weight, centers, sums, weights, labels, n_empty
             )
-        new_centers = average_centers(xp, sums, weights, X.dtype)
+        new_centers = average_centers(xp, sums, weights, X.dtype, empty=n_empty > 0)
         shift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=1))
         shift_prev = xp.sum(shift**2)
         centers = new_centers
@@ -319,15 +319,21 @@ def _relocate_empty_clusters(
     return sums + transfer @ moved, weights + transfer @ w_far
 
 
-def average_centers(xp: ModuleType, sums: Array, weights: Array, dtype: Any) -> Array:
+def average_centers(
+    xp: ModuleType, sums: Array, weights: Array, dtype: Any, *, empty: bool = True
+) -> Array:
     """Weighted means; a cluster still empty copies the heaviest cluster's centre.
 
     ``sums`` has shape (..., k, d) and ``weights`` (..., k): one problem or a
-    stack of them.
+    stack of them. ``empty=False`` promises that no cluster whose mean is used
+    is empty (the caller knows it from its empty-cluster count) and skips the
+    fallback; the means are the same.
     """
     positive = weights > 0
     safe = xp.where(positive, weights, xp.ones_like(weights))
     means = sums * (1 / safe)[..., None]
+    if not empty:
+        return xp.astype(means, dtype, copy=False)
     heaviest = xp.argmax(weights, axis=-1, keepdims=True)[..., None]
     heaviest = xp.broadcast_to(heaviest, (*means.shape[:-2], 1, means.shape[-1]))
     fallback = xp.take_along_axis(means, heaviest, axis=-2)

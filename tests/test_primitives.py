@@ -472,3 +472,24 @@ def test_centre_columns_float32_compiled_equals_numpy(monkeypatch, threads):
     np.testing.assert_allclose(var, X.astype(np.float64).var(axis=0), rtol=1e-5)
     np.testing.assert_allclose(var2, X.astype(np.float64).var(axis=0), rtol=1e-4)
     np.testing.assert_array_equal(Xc2, X - mean2)
+
+
+@pytest.mark.parametrize("xp", [NP, array_api_strict], ids=["numpy", "strict"])
+def test_average_centers_without_empty_clusters(xp):
+    """The shortcut for "no empty cluster" gives the general path's means; the
+    general path gives an empty cluster the heaviest cluster's centre."""
+    from arraykmeans._lloyd import average_centers
+
+    rng = np.random.RandomState(0)
+    sums = xp.asarray(rng.randn(2, 4, 3))
+    weights = xp.asarray(rng.uniform(1, 2, (2, 4)))
+    general = average_centers(xp, sums, weights, xp.float32)
+    short = average_centers(xp, sums, weights, xp.float32, empty=False)
+    assert short.dtype == xp.float32
+    np.testing.assert_array_equal(np.asarray(short), np.asarray(general))
+    some_empty = xp.asarray(np.where([[1, 0, 1, 1], [1, 1, 1, 1]], 1.0, 0.0))
+    means = np.asarray(average_centers(xp, sums, weights * some_empty, xp.float64))
+    w = np.asarray(weights) * np.asarray(some_empty)
+    heaviest = int(np.argmax(w[0]))
+    np.testing.assert_array_equal(means[0, 1], means[0, heaviest])
+    np.testing.assert_allclose(means[1], np.asarray(sums)[1] / w[1][:, None])
