@@ -40,6 +40,16 @@ def _check_problem(backend, single, centers, labels, inertia, n_iter, b, rows=No
     assert float(inertia[b]) == pytest.approx(single.inertia_, rel=backend.rtol)
 
 
+def _fit_and_check_all(backend, X, seed, **kw):
+    """batched_k_means on X; every problem equals KMeans on it alone, own seed."""
+    out = ak.batched_k_means(backend.asarray(X), K, random_state=seed, **kw)
+    centers, labels, inertia, n_iter = (backend.to_numpy(a) for a in out)
+    seeds = ak.batch_seeds(seed, B)
+    for b in range(B):
+        single = _single(backend, X, b, seeds[b], **kw)
+        _check_problem(backend, single, centers, labels, inertia, n_iter, b)
+
+
 class TestSameAsSingleFits:
     @pytest.mark.parametrize(
         "kw",
@@ -52,20 +62,7 @@ class TestSameAsSingleFits:
         ids=["k-means++", "random-n_init3", "max_iter3", "tol1e-2"],
     )
     def test_every_problem_equals_its_own_fit(self, backend, kw):
-        X = _problems().astype(backend.np_dtype)
-        out = ak.batched_k_means(backend.asarray(X), K, random_state=42, **kw)
-        centers, labels, inertia, n_iter = (backend.to_numpy(a) for a in out)
-        seeds = ak.batch_seeds(42, B)
-        for b in range(B):
-            _check_problem(
-                backend,
-                _single(backend, X, b, seeds[b], **kw),
-                centers,
-                labels,
-                inertia,
-                n_iter,
-                b,
-            )
+        _fit_and_check_all(backend, _problems().astype(backend.np_dtype), 42, **kw)
 
     def test_results_in_callers_namespace(self, backend):
         X = backend.asarray(_problems())
@@ -105,22 +102,10 @@ class TestSameAsSingleFits:
         monkeypatch.setattr(_batched_lloyd, "_iterate", spy)
         X = _problems(3).astype(backend.np_dtype)
         X[0] *= 10
-        out = ak.batched_k_means(backend.asarray(X), K, random_state=7, **kw)
-        centers, labels, inertia, n_iter = (backend.to_numpy(a) for a in out)
+        _fit_and_check_all(backend, X, 7, **kw)
         assert sizes[0] == B
         assert len(sizes) > 1, sizes
         assert sizes == sorted(set(sizes), reverse=True), sizes
-        seeds = ak.batch_seeds(7, B)
-        for b in range(B):
-            _check_problem(
-                backend,
-                _single(backend, X, b, seeds[b], **kw),
-                centers,
-                labels,
-                inertia,
-                n_iter,
-                b,
-            )
 
     def test_empty_cluster_relocation(self, backend):
         X = _problems(4).astype(backend.np_dtype)
