@@ -117,9 +117,9 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
 
                 ``labels[i]`` = argmin_j (c_norms[j] + rows[i]·neg2c[j]), first on
                 ties: the products are summed feature by feature, then the norm
-                added. Blocks of rows
-                are transposed so that each centre's distances are formed and
-                compared down contiguous columns, vectorised across rows. With
+                added. Blocks of rows are transposed so that each centre's
+                distances are formed and compared down contiguous columns,
+                vectorised across rows. With
                 ``accumulate``, ``sums[c] += weights[i] * rows[i]`` and
                 ``totals[c] += weights[i]`` (``sums``/``totals`` in the
                 accumulation dtype): rows are added in the data dtype and moved
