@@ -497,8 +497,6 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
         # Where BLAS is faster writing the block row-major (see
         # NUMPY_ROW_MAJOR_*), the argmin runs along each row instead; with
         # few features (NUMPY_DIRECT_*) the loop forms distances itself.
-        neg2_c = np.ascontiguousarray(neg2_ct.T)
-        weights_all = no_weights if sample_weight is None else sample_weight
         if direct is not None:
             # No BLAS: one call takes the worker's rows (chunk by chunk only
             # where the rows must first be shifted or scaled).
@@ -569,6 +567,9 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
         direct = kernels.assign_direct(d)
     layout = 1 if row_major else 0
     no_weights = np.zeros(0, dtype=dtype)
+    weights_all = no_weights if sample_weight is None else sample_weight
+    if kernels is not None:
+        neg2_c = np.ascontiguousarray(neg2_ct.T)  # shared by the workers
     task = work if kernels is None else work_compiled
     if threading is None:
         partials = [task(0)]
