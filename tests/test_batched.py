@@ -7,6 +7,7 @@ import pytest
 from conftest import assert_close, assert_same_place, require_compiled
 
 import arraykmeans as ak
+from arraykmeans import _batched as _batched_module
 
 B, N, D, K = 5, 240, 3, 4
 
@@ -169,6 +170,53 @@ class TestSeeds:
             c.generate_state(1)[0] for c in np.random.SeedSequence(5).spawn(100)
         ]
         np.testing.assert_array_equal(a, expected)
+
+    @pytest.mark.parametrize(
+        "entropy",
+        [
+            0,
+            1,
+            2**32 - 1,
+            2**32,
+            2**64 + 3,
+            2**127 + 99,
+            [1, 2, 3, 4],
+            [7, 8, 9, 10, 11],
+        ],
+    )
+    def test_seeds_equal_numpys_spawned_children(self, entropy):
+        # The vectorised hash must give what spawning SeedSequence children
+        # gives, for one-word, multi-word and list entropy.
+        expected = [
+            c.generate_state(1)[0] for c in np.random.SeedSequence(entropy).spawn(257)
+        ]
+        entropy_words = [
+            int(w)
+            for e in (entropy if isinstance(entropy, list) else [entropy])
+            for w in _batched_module._int_words(e)
+        ]
+        got = _batched_module._spawned_first_words(entropy_words, 257)
+        np.testing.assert_array_equal(got, expected)
+        got = _batched_module._first_words_of_children(
+            np.random.SeedSequence(entropy), 257
+        )
+        np.testing.assert_array_equal(got, expected)
+
+    def test_none_and_random_state_seeds_follow_their_sequence(self, monkeypatch):
+        spawned = []
+        real = np.random.SeedSequence
+
+        def recording(*args, **kwargs):
+            sequence = real(*args, **kwargs)
+            spawned.append(sequence.entropy)
+            return sequence
+
+        monkeypatch.setattr(np.random, "SeedSequence", recording)
+        for random_state in (None, np.random.RandomState(3)):
+            spawned.clear()
+            seeds = ak.batch_seeds(random_state, 50)
+            expected = [c.generate_state(1)[0] for c in real(spawned[0]).spawn(50)]
+            np.testing.assert_array_equal(seeds, expected)
 
     def test_sequence_is_used_as_is(self):
         np.testing.assert_array_equal(ak.batch_seeds([3, 1, 2], 3), [3, 1, 2])
