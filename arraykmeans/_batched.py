@@ -217,21 +217,29 @@ def _check_enough_rows(xp: ModuleType, w: Array, n_clusters: int) -> None:
 
 
 def _centre_problems(
-    xp: ModuleType, X: Array, w: Array, amax: float
+    xp: ModuleType, X: Array, w: Array
 ) -> tuple[Array, Array, float, Array]:
-    """Per problem, centre the non-padding rows; padding rows become zeros.
+    """Check X is finite; per problem, centre the non-padding rows.
 
-    Returns ``(Xc, mean, scale, variance)``: ``Xc = (X - mean) * scale * valid``,
-    mean of shape (B, 1, d) in X's dtype and X's units, scale a power of two
-    (see KMeans) chosen from ``amax``, X's largest magnitude, and the variance
-    (B, d) of the rescaled rows in the accumulation dtype, all over
-    non-padding rows.
+    Returns ``(Xc, mean, scale, variance)``: ``Xc = (X - mean) * scale *
+    valid`` (padding rows become zeros), mean of shape (B, 1, d) in X's dtype
+    and X's units, scale a power of two (see KMeans) chosen from X's largest
+    magnitude, and the variance (B, d) of the rescaled rows in the
+    accumulation dtype, all over non-padding rows.
+
+    The centring pass also reads X's extremes (the finiteness check and the
+    scale), so X is read once; the rare data that needs a scale other than 1
+    is centred again.
     """
-    scale = _power_of_two_scale(amax)
+    Xc, mean, var, extremes = prim.centre_problems(xp, X, w, 1.0, with_extremes=True)
+    val.check_finite(xp, X, "X", extremes=extremes)
+    scale = _power_of_two_scale(max(map(abs, extremes)))
+    if scale == 1.0:
+        return Xc, mean, scale, var
     Xc, mean, var = prim.centre_problems(xp, X, w, scale)
     # The primitive's mean is that of the rescaled rows; a power of two
     # brings it back exactly.
-    return Xc, (mean * (1.0 / scale) if scale != 1.0 else mean), scale, var
+    return Xc, mean * (1.0 / scale), scale, var
 
 
 def _fit_batched(
@@ -250,9 +258,6 @@ def _fit_batched(
     X, xp, result_dtype = val.check_array(
         X, estimator_name=owner, batched=True, finite=False
     )
-    # One pass gives both the finiteness check and the rescaling exponent.
-    extremes = prim.extremes(xp, X)
-    val.check_finite(xp, X, "X", extremes=extremes)
     B, _, d = X.shape
     k = n_clusters
     w = _check_weights(xp, X, sample_weight, mask)
@@ -284,7 +289,7 @@ def _fit_batched(
     elif not init_is_array:
         states = [np.random.RandomState(int(s)) for s in seeds]
 
-    Xc, mean, scale, var = _centre_problems(xp, X, w, max(map(abs, extremes)))
+    Xc, mean, scale, var = _centre_problems(xp, X, w)
     tols = xp.mean(var, axis=1) * tol
     if init_is_array:
         init = (init - mean) * scale

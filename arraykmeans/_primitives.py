@@ -1118,8 +1118,13 @@ def _map_problems(n_problems: int, work: Any) -> None:
 
 
 def centre_problems(
-    xp: ModuleType, X: Array, sample_weight: Array, scale: float
-) -> tuple[Array, Array, Array]:
+    xp: ModuleType,
+    X: Array,
+    sample_weight: Array,
+    scale: float,
+    *,
+    with_extremes: bool = False,
+) -> tuple[Any, ...]:
     """Per problem, centre the rows of positive weight; the others become zeros.
 
     Returns ``(Xc, mean, var)``: ``Xc = (X * scale - mean) * valid`` in X's
@@ -1127,6 +1132,11 @@ def centre_problems(
     in the accumulation dtype, both over the valid rows (weight > 0). Sums
     accumulate in the accumulation dtype; the mean is rounded to X's dtype
     before it is subtracted. ``scale`` is a power of two (exact).
+
+    With ``with_extremes``, a fourth item ``(min, max)`` of all of X (see
+    :func:`extremes`): on NumPy the compiled pass that reads X for the sums
+    finds them, which saves a pass over X from memory. When X holds NaN or
+    infinity only this item is meaningful (the caller is expected to raise).
     """
     B, _, d = X.shape
     acc = accumulation_dtype(xp, X.dtype, _dev(X))
@@ -1137,12 +1147,29 @@ def centre_problems(
         Xc = np.empty_like(X)
         mean = np.empty((B, d), dtype=X.dtype)
         var = np.empty((B, d), dtype=np.float64)
+        ext = np.empty((B, 2), dtype=np.float64)
 
         def work(sl: slice) -> None:
-            kernels.centre_problems(X[sl], w[sl], scale, Xc[sl], mean[sl], var[sl])
+            kernels.centre_problems(
+                X[sl], w[sl], scale, Xc[sl], mean[sl], var[sl], ext[sl]
+            )
 
         _map_problems(B, work)
-        return Xc, mean[:, None, :], var
+        if not with_extremes:
+            return Xc, mean[:, None, :], var
+        if np.isnan(ext).any():
+            return Xc, mean[:, None, :], var, (math.nan, math.nan)
+        return (
+            Xc,
+            mean[:, None, :],
+            var,
+            (float(ext[:, 0].min()), float(ext[:, 1].max())),
+        )
+    if with_extremes:
+        found = extremes(xp, X)
+        if not all(map(math.isfinite, found)):
+            return X, None, None, found  # the caller raises; skip the work
+        return (*centre_problems(xp, X, sample_weight, scale), found)
     Xs = X * scale if scale != 1.0 else X
     valid = xp.astype(sample_weight > 0, X.dtype)[:, :, None]
     count = xp.sum(xp.astype(valid, acc), axis=1)  # (B, 1)

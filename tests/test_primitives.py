@@ -429,6 +429,26 @@ def test_batched_previous_labels(monkeypatch, compiled, shape):
     np.testing.assert_array_equal(np.asarray(slow.changed), changed)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_centre_problems_extremes_see_non_finite_padding(monkeypatch, bad, compiled):
+    if compiled:
+        require_compiled()
+    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    X = np.random.RandomState(2).randn(4, 50, 3).astype("float32")
+    w = np.ones((4, 50), dtype="float32")
+    w[2, 40:] = 0
+    X[2, 45, 1] = bad  # in a padding row: the sums never read it
+    *_, (low, high) = prim.centre_problems(NP, X, w, 1.0, with_extremes=True)
+    if np.isnan(bad):
+        assert np.isnan(low)
+        assert np.isnan(high)
+    else:
+        finite = np.where(np.isfinite(X), X, np.nan)
+        expected = (np.nanmin(finite), bad) if bad > 0 else (bad, np.nanmax(finite))
+        assert (low, high) == expected
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_centre_problems_compiled_equals_standard(monkeypatch, dtype):
     require_compiled()
@@ -438,11 +458,12 @@ def test_centre_problems_compiled_equals_standard(monkeypatch, dtype):
     w[:, 100:] = 0
     w[3, :50] = 0
     monkeypatch.setattr(prim, "USE_COMPILED", True)
-    fast = prim.centre_problems(NP, X, w, 0.5)
+    fast = prim.centre_problems(NP, X, w, 0.5, with_extremes=True)
     monkeypatch.setattr(prim, "USE_COMPILED", False)
-    slow = prim.centre_problems(NP, X, w, 0.5)
+    slow = prim.centre_problems(NP, X, w, 0.5, with_extremes=True)
     for a, b in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(a, b)
+    assert fast[3] == (X.min(), X.max())  # padding rows count too
     assert not np.any(fast[0][w == 0])
     valid = w[3] > 0
     np.testing.assert_allclose(
