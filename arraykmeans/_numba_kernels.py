@@ -357,91 +357,139 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 total += np.float64(stored * weights[i])
             return total
 
-        @numba.njit(nogil=True, cache=_CACHE)
-        def kmeanspp_problems(
-            X, w, p, first_u, trial_u, last, indices
+        @numba.njit(nogil=True, cache=_CACHE, fastmath={"reassoc", "nnan", "ninf"})
+        def _fixed_width_potential(
+            XT, norms, y, closest, weights, out, D
         ):  # pragma: no cover
-            """Greedy k-means++ for each problem of a stack: row indices (P, k).
+            """``_closer(_sq_distances_to(...))`` for exactly ``D`` features.
 
-            The arithmetic is that of the array version in
-            :func:`arraykmeans._batched_lloyd.kmeans_plusplus_batched`: the
-            first row by ``searchsorted(cumsum(p) / total, u, 'right')`` in
-            float64; squared distances formed in float64 as ‖y‖² + ‖x‖² − 2x·y
-            and stored in the data dtype; candidates by ``searchsorted(cumsum(w
-            * closest), u * pot, 'left')`` (a sequential sum in the data dtype,
-            the search in float64), clipped to the last row of positive weight;
-            the candidate of least potential wins, first on ties. Potentials
-            are summed in float64 and rounded to the data dtype.
+            ``D`` is compiled in as a constant (``numba.literally``), so each
+            row's product is summed in registers and compared at once, without
+            a pass through a distance buffer.
             """
-            P, n, d = X.shape
-            k = indices.shape[1]
-            m = trial_u.shape[2]
-            dt = X.dtype
-            XT = np.empty((d, n), dtype=np.float64)
-            norms = np.empty(n, dtype=np.float64)
-            dist = np.empty(n, dtype=np.float64)
-            cum = np.empty(n, dtype=np.float64)
-            closest = np.empty(n, dtype=dt)
-            cand = np.empty((m, n), dtype=dt)
-            cand_ids = np.empty(m, dtype=np.int64)
-            for b in range(P):
-                for i in range(n):
-                    total = 0.0
-                    for t in range(d):
-                        v = np.float64(X[b, i, t])
-                        XT[t, i] = v
-                        total += v * v
-                    norms[i] = total
-                running = 0.0
-                for i in range(n):
-                    running += np.float64(p[b, i])
-                    cum[i] = running
-                # cdf = cum / cum[-1] compared with u: searchsorted 'right'.
-                lo = 0
-                hi = n
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if cum[mid] / cum[n - 1] <= first_u[b]:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                c0 = min(lo, last[b])
-                indices[b, 0] = c0
-                _sq_distances_to(XT, norms, c0, dist)
-                pot = 0.0
-                for i in range(n):
-                    closest[i] = max(dist[i], 0.0)
-                    pot += np.float64(closest[i] * w[b, i])
-                current = dt.type(pot)
-                for c in range(1, k):
-                    # A sequential cumulative sum in the data dtype, as NumPy's.
-                    partial = dt.type(0)
+            numba.literally(D)
+            ny = norms[y]
+            total = 0.0
+            for i in range(XT.shape[1]):
+                s = XT[0, y] * XT[0, i]
+                for t in range(1, D):
+                    s += XT[t, y] * XT[t, i]
+                stored = min(
+                    closest.dtype.type(max(-2.0 * s + ny + norms[i], 0.0)),
+                    closest[i],
+                )
+                out[i] = stored
+                total += np.float64(stored * weights[i])
+            return total
+
+        def _make_kmeanspp_problems(D):
+            """The greedy k-means++ of a stack for ``D`` features (a
+            compile-time constant, so that the loops over features unroll), or
+            for any feature count (``D == 0``).
+
+            Only ``D`` is captured: numba's cache keys closures by their
+            captured values, which must pickle the same in every process.
+            """
+
+            @numba.njit(nogil=True, cache=_CACHE)
+            def kmeanspp_problems(
+                X, w, p, first_u, trial_u, last, indices
+            ):  # pragma: no cover
+                """Greedy k-means++ for each problem of a stack: row indices (P, k).
+
+                The arithmetic is that of the array version in
+                :func:`arraykmeans._batched_lloyd.kmeans_plusplus_batched`: the
+                first row by ``searchsorted(cumsum(p) / total, u, 'right')`` in
+                float64; squared distances formed in float64 as ‖y‖² + ‖x‖² − 2x·y
+                and stored in the data dtype; candidates by ``searchsorted(cumsum(w
+                * closest), u * pot, 'left')`` (a sequential sum in the data dtype,
+                the search in float64), clipped to the last row of positive weight;
+                the candidate of least potential wins, first on ties. Potentials
+                are summed in float64 and rounded to the data dtype.
+                """
+                P, n, d = X.shape
+                d = D if D else d
+                k = indices.shape[1]
+                m = trial_u.shape[2]
+                dt = X.dtype
+                XT = np.empty((d, n), dtype=np.float64)
+                norms = np.empty(n, dtype=np.float64)
+                dist = np.empty(n, dtype=np.float64)
+                cum = np.empty(n, dtype=np.float64)
+                closest = np.empty(n, dtype=dt)
+                cand = np.empty((m, n), dtype=dt)
+                cand_ids = np.empty(m, dtype=np.int64)
+                for b in range(P):
                     for i in range(n):
-                        partial += w[b, i] * closest[i]
-                        cum[i] = partial
-                    for j in range(m):
-                        target = trial_u[b, c - 1, j] * np.float64(current)
-                        lo = 0
-                        hi = n
-                        while lo < hi:
-                            mid = (lo + hi) // 2
-                            if cum[mid] < target:
-                                lo = mid + 1
+                        total = 0.0
+                        for t in range(d):
+                            v = np.float64(X[b, i, t])
+                            XT[t, i] = v
+                            total += v * v
+                        norms[i] = total
+                    running = 0.0
+                    for i in range(n):
+                        running += np.float64(p[b, i])
+                        cum[i] = running
+                    # cdf = cum / cum[-1] compared with u: searchsorted 'right'.
+                    lo = 0
+                    hi = n
+                    while lo < hi:
+                        mid = (lo + hi) // 2
+                        if cum[mid] / cum[n - 1] <= first_u[b]:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    c0 = min(lo, last[b])
+                    indices[b, 0] = c0
+                    _sq_distances_to(XT, norms, c0, dist)
+                    pot = 0.0
+                    for i in range(n):
+                        closest[i] = max(dist[i], 0.0)
+                        pot += np.float64(closest[i] * w[b, i])
+                    current = dt.type(pot)
+                    for c in range(1, k):
+                        # A sequential cumulative sum in the data dtype, as NumPy's.
+                        partial = dt.type(0)
+                        for i in range(n):
+                            partial += w[b, i] * closest[i]
+                            cum[i] = partial
+                        for j in range(m):
+                            target = trial_u[b, c - 1, j] * np.float64(current)
+                            lo = 0
+                            hi = n
+                            while lo < hi:
+                                mid = (lo + hi) // 2
+                                if cum[mid] < target:
+                                    lo = mid + 1
+                                else:
+                                    hi = mid
+                            cand_ids[j] = min(lo, last[b])
+                        best = 0
+                        best_pot = dt.type(0)
+                        for j in range(m):
+                            y = cand_ids[j]
+                            if D:
+                                pot = _fixed_width_potential(
+                                    XT, norms, y, closest, w[b], cand[j], D
+                                )
                             else:
-                                hi = mid
-                        cand_ids[j] = min(lo, last[b])
-                    best = 0
-                    best_pot = dt.type(0)
-                    for j in range(m):
-                        _sq_distances_to(XT, norms, cand_ids[j], dist)
-                        rounded = dt.type(_closer(dist, closest, w[b], cand[j]))
-                        if j == 0 or rounded < best_pot:
-                            best = j
-                            best_pot = rounded
-                    current = best_pot
-                    indices[b, c] = cand_ids[best]
-                    for i in range(n):
-                        closest[i] = cand[best, i]
+                                _sq_distances_to(XT, norms, y, dist)
+                                pot = _closer(dist, closest, w[b], cand[j])
+                            rounded = dt.type(pot)
+                            if j == 0 or rounded < best_pot:
+                                best = j
+                                best_pot = rounded
+                        current = best_pot
+                        indices[b, c] = cand_ids[best]
+                        for i in range(n):
+                            closest[i] = cand[best, i]
+
+            return kmeanspp_problems
+
+        # Compiled on first use: one variant per feature count up to 16, one
+        # for any count.
+        _KMEANSPP = {D: _make_kmeanspp_problems(D) for D in range(17)}
 
         @numba.njit(nogil=True, cache=_CACHE)
         def column_sums(rows, total):  # pragma: no cover
@@ -531,11 +579,15 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             inertia_rows = staticmethod(inertia_rows)
             inertia_problems = staticmethod(inertia_problems)
             min_max = staticmethod(min_max)
-            kmeanspp_problems = staticmethod(kmeanspp_problems)
             centre_problems = staticmethod(centre_problems)
             column_sums = staticmethod(column_sums)
             centre_rows = staticmethod(centre_rows)
             assign_group = staticmethod(assign_group)
+
+            @staticmethod
+            def kmeanspp_problems(d):
+                """The stacked k-means++ loop for ``d`` features."""
+                return _KMEANSPP.get(d, _KMEANSPP[0])
 
             @staticmethod
             def assign_direct(d):

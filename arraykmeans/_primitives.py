@@ -1212,7 +1212,7 @@ def kmeanspp_indices_compiled(
     out = np.empty((B, k), dtype=np.int64)
 
     def work(sl: slice) -> None:
-        kernels.kmeanspp_problems(
+        kernels.kmeanspp_problems(X.shape[2])(
             X[sl], w[sl], p[sl], first_u[sl], trial_u[sl], last[sl], out[sl]
         )
 

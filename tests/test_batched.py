@@ -362,15 +362,19 @@ class TestBadInput:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_compiled_kmeans_plusplus_selects_the_fallbacks_rows(monkeypatch, dtype):
+@pytest.mark.parametrize("d", [D, 16, 17])
+def test_compiled_kmeans_plusplus_selects_the_fallbacks_rows(monkeypatch, dtype, d):
     """The compiled per-problem k-means++ picks the rows the array version picks,
-    padding (zero weight, first and last rows) included."""
+    padding (zero weight, first and last rows) included; with the feature loop
+    unrolled (d <= 16) and not (d = 17)."""
     require_compiled()
     from arraykmeans import _batched_lloyd as blloyd
     from arraykmeans import _primitives as prim
 
     xp = __import__("array_api_compat").array_namespace(np.zeros(1))
     X = _problems(3, n=300).astype(dtype)
+    # More features: copies of the three, each shifted (distinct rows stay).
+    X = np.concatenate([X + t for t in range(-(-d // D))], axis=2)[:, :, :d]
     w = np.random.RandomState(1).uniform(0.5, 2, size=X.shape[:2]).astype(dtype)
     w[0, :20] = 0
     w[1, -30:] = 0
