@@ -1232,7 +1232,13 @@ def weighted_inertia_batched(
     kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
     if kernels is not None:
         out = np.zeros(B, dtype=np.float64)
-        kernels.inertia_problems(X, centers, labels, sample_weight, out)
+
+        def work(sl: slice) -> None:
+            kernels.inertia_problems(
+                X[sl], centers[sl], labels[sl], sample_weight[sl], out[sl]
+            )
+
+        _map_problems(B, work)
         return out
     total = xp.zeros((B,), dtype=acc, device=_dev(X))
     for p, r in iter_problem_chunks(xp, B, n, 3 * d * _itemsize(X.dtype) + 16):
