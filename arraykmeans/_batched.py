@@ -279,13 +279,8 @@ def _fit_batched(
         # k-means++ draws a fixed count of doubles per run: reseeding one
         # generator per problem gives every problem's stream for all runs.
         per_run = blloyd.kmeans_plusplus_draws(k)
-        draws = np.empty((B, n_init, per_run))
-        generator = np.random.RandomState()
-        for b, seed in enumerate(seeds):
-            generator.seed(int(seed))
-            draws[b] = generator.random_sample(n_init * per_run).reshape(
-                n_init, per_run
-            )
+        draws = prim.legacy_uniforms(seeds, n_init * per_run)
+        draws = draws.reshape(B, n_init, per_run)
     elif not init_is_array:
         states = [np.random.RandomState(int(s)) for s in seeds]
 

@@ -492,6 +492,63 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
         _KMEANSPP = {D: _make_kmeanspp_problems(D) for D in range(17)}
 
         @numba.njit(nogil=True, cache=_CACHE)
+        def _mt_twist(key, stop):  # pragma: no cover
+            """MT19937's regeneration of ``key[:stop]`` in place; with
+            ``stop <= 227`` the words it reads are all still the old ones."""
+            N = key.shape[0]
+            for i in range(stop):
+                y = (key[i] & np.uint64(0x80000000)) | (
+                    key[(i + 1) % N] & np.uint64(0x7FFFFFFF)
+                )
+                value = key[(i + 397) % N] ^ (y >> np.uint64(1))
+                key[i] = value ^ (np.uint64(0x9908B0DF) * (y & np.uint64(1)))
+
+        @numba.njit(nogil=True, cache=_CACHE)
+        def legacy_uniforms(seeds, out):  # pragma: no cover
+            """out[b] = RandomState(seeds[b]).random_sample(out.shape[1]).
+
+            The Mersenne Twister (MT19937) as NumPy's legacy generator runs it:
+            the state seeded from a 32-bit int by Knuth's recurrence, each
+            double built from two tempered words (27 + 26 bits). When fewer
+            than 227 words are drawn, only the state words they depend on are
+            seeded and regenerated.
+            """
+            N = 624
+            mask = np.uint64(0xFFFFFFFF)
+            count = 2 * out.shape[1]
+            # The first regeneration's word i reads words i, i + 1, i + 397.
+            partial = count <= N - 397
+            seeded = count + 397 if partial else N
+            key = np.empty(N, dtype=np.uint64)
+            for b in range(seeds.shape[0]):
+                value = np.uint64(seeds[b]) & mask
+                for pos in range(seeded):
+                    key[pos] = value
+                    value = (
+                        np.uint64(1812433253) * (value ^ (value >> np.uint64(30)))
+                        + np.uint64(pos + 1)
+                    ) & mask
+                pos = N
+                high = np.uint64(0)
+                for j in range(count):
+                    if pos == N:
+                        _mt_twist(key, count if partial else N)
+                        pos = 0
+                    y = key[pos]
+                    pos += 1
+                    y ^= y >> np.uint64(11)
+                    y ^= (y << np.uint64(7)) & np.uint64(0x9D2C5680)
+                    y ^= (y << np.uint64(15)) & np.uint64(0xEFC60000)
+                    y ^= y >> np.uint64(18)
+                    if j % 2 == 0:
+                        high = y >> np.uint64(5)
+                    else:
+                        low = y >> np.uint64(6)
+                        out[b, j // 2] = (
+                            np.float64(high) * 67108864.0 + np.float64(low)
+                        ) / 9007199254740992.0
+
+        @numba.njit(nogil=True, cache=_CACHE)
         def column_sums(rows, total):  # pragma: no cover
             """total[t] += sum_i rows[i, t], each term widened to total's dtype."""
             n, d = rows.shape
@@ -581,6 +638,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             min_max = staticmethod(min_max)
             centre_problems = staticmethod(centre_problems)
             column_sums = staticmethod(column_sums)
+            legacy_uniforms = staticmethod(legacy_uniforms)
             centre_rows = staticmethod(centre_rows)
             assign_group = staticmethod(assign_group)
 

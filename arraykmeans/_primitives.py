@@ -1180,6 +1180,25 @@ def centre_problems(
     return Xc, mean, sq / count
 
 
+def legacy_uniforms(seeds: np.ndarray, count: int) -> np.ndarray:
+    """Row b = ``numpy.random.RandomState(seeds[b]).random_sample(count)``.
+
+    ``seeds`` holds 32-bit ints. One compiled loop for all seeds where numba
+    is available (the same Mersenne Twister, bit for bit), else one reseeded
+    generator per row.
+    """
+    out = np.empty((seeds.shape[0], count))
+    kernels = _compiled_kernels()
+    if kernels is not None:
+        kernels.legacy_uniforms(np.ascontiguousarray(seeds, dtype=np.uint32), out)
+        return out
+    generator = np.random.RandomState()
+    for b, seed in enumerate(seeds):
+        generator.seed(int(seed))
+        out[b] = generator.random_sample(count)
+    return out
+
+
 def kmeanspp_indices_compiled(
     xp: ModuleType,
     X: Array,

@@ -514,3 +514,16 @@ def test_average_centers_without_empty_clusters(xp):
     heaviest = int(np.argmax(w[0]))
     np.testing.assert_array_equal(means[0, 1], means[0, heaviest])
     np.testing.assert_allclose(means[1], np.asarray(sums)[1] / w[1][:, None])
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("count", [1, 29, 113, 114, 313, 700])
+def test_legacy_uniforms_equal_random_state(monkeypatch, compiled, count):
+    # Counts around 113 (the partial first regeneration's limit) and past 312
+    # (a second regeneration); seeds at both ends of the 32-bit range.
+    if compiled:
+        require_compiled()
+    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    seeds = np.array([0, 1, 5489, 2**31, 2**32 - 1], dtype=np.uint32)
+    expected = [np.random.RandomState(int(s)).random_sample(count) for s in seeds]
+    np.testing.assert_array_equal(prim.legacy_uniforms(seeds, count), expected)
