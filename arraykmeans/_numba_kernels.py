@@ -493,8 +493,9 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
 
         @numba.njit(nogil=True, cache=_CACHE)
         def _mt_twist(key, stop):  # pragma: no cover
-            """MT19937's regeneration of ``key[:stop]`` in place; with
-            ``stop <= 227`` the words it reads are all still the old ones."""
+            """MT19937's in-place regeneration of ``key[:stop]`` (all of it
+            when ``stop`` is 624): word i reads words i + 1 and i + 397 (mod
+            624), the wrapped ones already regenerated, as in the full pass."""
             N = key.shape[0]
             for i in range(stop):
                 y = (key[i] & np.uint64(0x80000000)) | (
@@ -510,15 +511,15 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             The Mersenne Twister (MT19937) as NumPy's legacy generator runs it:
             the state seeded from a 32-bit int by Knuth's recurrence, each
             double built from two tempered words (27 + 26 bits). When fewer
-            than 227 words are drawn, only the state words they depend on are
+            than 624 words are drawn, only the state words they read are
             seeded and regenerated.
             """
             N = 624
             mask = np.uint64(0xFFFFFFFF)
             count = 2 * out.shape[1]
-            # The first regeneration's word i reads words i, i + 1, i + 397.
-            partial = count <= N - 397
-            seeded = count + 397 if partial else N
+            # The first regeneration's word i reads words up to i + 397.
+            seeded = min(count + 397, N)
+            stop = min(count, N)
             key = np.empty(N, dtype=np.uint64)
             for b in range(seeds.shape[0]):
                 value = np.uint64(seeds[b]) & mask
@@ -532,7 +533,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 high = np.uint64(0)
                 for j in range(count):
                     if pos == N:
-                        _mt_twist(key, count if partial else N)
+                        _mt_twist(key, stop)
                         pos = 0
                     y = key[pos]
                     pos += 1

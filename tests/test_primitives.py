@@ -517,10 +517,10 @@ def test_average_centers_without_empty_clusters(xp):
 
 
 @pytest.mark.parametrize("compiled", [True, False])
-@pytest.mark.parametrize("count", [1, 29, 113, 114, 313, 700])
+@pytest.mark.parametrize("count", [1, 29, 113, 114, 200, 312, 313, 700])
 def test_legacy_uniforms_equal_random_state(monkeypatch, compiled, count):
-    # Counts around 113 (the partial first regeneration's limit) and past 312
-    # (a second regeneration); seeds at both ends of the 32-bit range.
+    # Partial first regenerations that do and do not read wrapped words, the
+    # full one (312 doubles) and second ones; seeds at both ends of the range.
     if compiled:
         require_compiled()
     monkeypatch.setattr(prim, "USE_COMPILED", compiled)
