@@ -205,7 +205,7 @@ def _check_weights(xp: ModuleType, X: Array, sample_weight: Any, mask: Any) -> A
 
 
 def _check_enough_rows(xp: ModuleType, w: Array, n_clusters: int) -> None:
-    counts = prim.to_host(xp, xp.sum(xp.astype(w > 0, xp.int64), axis=1))
+    counts = prim.to_host(xp, xp.count_nonzero(w > 0, axis=1))
     short = np.flatnonzero(counts < n_clusters)
     if short.size:
         b = int(short[0])

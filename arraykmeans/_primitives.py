@@ -1105,6 +1105,9 @@ def same_clustering_batched(xp: ModuleType, labels1: Array, labels2: Array) -> A
 def gather_rows(xp: ModuleType, X: Array, indices: Array) -> Array:
     """``X[b, indices[b, j], :]`` for every b, j: (B, m, d) from (B, n, d), (B, m)."""
     B, m = indices.shape
+    if is_numpy_namespace(xp):
+        # Fancy indexing: 5x faster than take_along_axis with a broadcast index.
+        return X[np.arange(B)[:, None], indices]
     d = X.shape[2]
     idx = xp.broadcast_to(indices[:, :, None], (B, m, d))
     return xp.take_along_axis(X, idx, axis=1)

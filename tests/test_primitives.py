@@ -527,3 +527,15 @@ def test_legacy_uniforms_equal_random_state(monkeypatch, compiled, count):
     seeds = np.array([0, 1, 5489, 2**31, 2**32 - 1], dtype=np.uint32)
     expected = [np.random.RandomState(int(s)).random_sample(count) for s in seeds]
     np.testing.assert_array_equal(prim.legacy_uniforms(seeds, count), expected)
+
+
+def test_gather_rows_numpy_equals_standard():
+    rng = np.random.RandomState(3)
+    X = rng.randn(4, 30, 5)
+    idx = rng.randint(0, 30, size=(4, 7))
+    fast = prim.gather_rows(NP, X, idx)
+    slow = prim.gather_rows(
+        array_api_strict, array_api_strict.asarray(X), array_api_strict.asarray(idx)
+    )
+    np.testing.assert_array_equal(fast, np.asarray(slow))
+    np.testing.assert_array_equal(fast[2, 3], X[2, idx[2, 3]])
