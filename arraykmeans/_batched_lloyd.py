@@ -80,9 +80,6 @@ def kmeans_plusplus_batched(
     trial_u = prim.from_host(
         xp, draws[:, 1:].reshape(B, n_clusters - 1, m), dtype=acc, device=device
     )
-    valid = sample_weight > 0
-    last = _last_valid_index(xp, valid)[:, None]
-
     p = sample_weight / xp.sum(sample_weight, axis=1, keepdims=True)
     fast = prim.kmeanspp_indices_compiled(
         xp,
@@ -91,10 +88,10 @@ def kmeans_plusplus_batched(
         p,
         draws[:, 0],
         draws[:, 1:].reshape(B, n_clusters - 1, m),
-        last[:, 0],
     )
     if fast is not None:
         return prim.gather_rows(xp, X, fast)
+    last = _last_valid_index(xp, sample_weight > 0)[:, None]
     cdf = xp.cumulative_sum(xp.astype(p, acc, copy=False), axis=1)
     cdf = cdf / cdf[:, -1:]
     first = xp.minimum(prim.count_sorted(xp, cdf, first_u, side="right"), last)

@@ -393,7 +393,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
 
             @numba.njit(nogil=True, cache=_CACHE)
             def kmeanspp_problems(
-                X, w, p, first_u, trial_u, last, indices
+                X, w, p, first_u, trial_u, indices
             ):  # pragma: no cover
                 """Greedy k-means++ for each problem of a stack: row indices (P, k).
 
@@ -420,6 +420,9 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 cand = np.empty((m, n), dtype=dt)
                 cand_ids = np.empty(m, dtype=np.int64)
                 for b in range(P):
+                    last = n - 1  # the last row of positive weight
+                    while last > 0 and not w[b, last] > 0:
+                        last -= 1
                     for i in range(n):
                         total = 0.0
                         for t in range(d):
@@ -440,7 +443,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                             lo = mid + 1
                         else:
                             hi = mid
-                    c0 = min(lo, last[b])
+                    c0 = min(lo, last)
                     indices[b, 0] = c0
                     _sq_distances_to(XT, norms, c0, dist)
                     pot = 0.0
@@ -464,7 +467,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                                     lo = mid + 1
                                 else:
                                     hi = mid
-                            cand_ids[j] = min(lo, last[b])
+                            cand_ids[j] = min(lo, last)
                         best = 0
                         best_pot = dt.type(0)
                         for j in range(m):

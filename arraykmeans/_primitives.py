@@ -1209,7 +1209,6 @@ def kmeanspp_indices_compiled(
     p: Array,
     first_u: np.ndarray,
     trial_u: np.ndarray,
-    last: Array,
 ) -> Array | None:
     """The compiled greedy k-means++ of every problem, or None without one.
 
@@ -1217,8 +1216,8 @@ def kmeanspp_indices_compiled(
     :func:`arraykmeans._batched_lloyd.kmeans_plusplus_batched` (the same float
     operations, in a loop per problem that keeps the problem in cache).
     ``first_u`` (B,) and ``trial_u`` (B, k - 1, n_local_trials) are the host
-    uniform draws, ``p`` (B, n) the normalised weights, ``last`` (B,) each
-    problem's last row of positive weight. Returns indices of shape (B, k).
+    uniform draws, ``p`` (B, n) the normalised weights. Returns indices of
+    shape (B, k).
     """
     kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
     if kernels is None:
@@ -1230,12 +1229,11 @@ def kmeanspp_indices_compiled(
     p = np.ascontiguousarray(p)
     first_u = np.ascontiguousarray(first_u, dtype=np.float64)
     trial_u = np.ascontiguousarray(trial_u, dtype=np.float64)
-    last = np.ascontiguousarray(last, dtype=np.int64)
     out = np.empty((B, k), dtype=np.int64)
 
     def work(sl: slice) -> None:
         kernels.kmeanspp_problems(X.shape[2])(
-            X[sl], w[sl], p[sl], first_u[sl], trial_u[sl], last[sl], out[sl]
+            X[sl], w[sl], p[sl], first_u[sl], trial_u[sl], out[sl]
         )
 
     _map_problems(B, work)
