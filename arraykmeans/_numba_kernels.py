@@ -8,7 +8,8 @@ along short rows. The loops here fill those gaps:
   in either layout), ``accumulate_rows``, the one-call-per-chunk / per-group
   wrappers ``assign_block`` and ``assign_group``, and ``assign_direct`` (for
   few features: distances formed here, without BLAS, one call per worker);
-* per-problem work for stacks: ``kmeanspp_problems``, ``centre_problems``;
+* per-problem work for stacks: ``kmeanspp_problems``, ``centre_problems``,
+  ``legacy_uniforms`` (every problem's ``RandomState`` draws);
 * single passes: ``inertia_rows`` / ``inertia_problems``, ``min_max``,
   ``column_sums`` / ``centre_rows``.
 
