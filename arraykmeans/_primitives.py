@@ -773,12 +773,6 @@ def extremes(xp: ModuleType, X: Array) -> tuple[float, float]:
     return float(xp.min(X)), float(xp.max(X))
 
 
-def max_abs(xp: ModuleType, X: Array) -> float:
-    """Largest magnitude in X (see :func:`extremes`)."""
-    low, high = extremes(xp, X)
-    return max(abs(low), abs(high))
-
-
 # ---------------------------------------------------------------------- selections
 
 
