@@ -176,24 +176,14 @@ def check_finite(
 ) -> None:
     """Raise a ValueError naming ``name`` if ``X`` holds NaN or infinity.
 
-    ``extremes``, X's (min, max) if the caller has them, saves the two passes.
+    ``extremes``, X's (min, max) if the caller has them, saves reading X:
+    otherwise :func:`arraykmeans._primitives.extremes` finds them (min and max
+    propagate NaN and expose infinities; no n×d boolean temporary).
     """
-    if extremes is not None:
-        low, high = extremes
-        if math.isfinite(low) and math.isfinite(high):
-            return
-        if math.isnan(low) or math.isnan(high):
-            raise ValueError(f"Input {name} contains NaN.")
-        raise ValueError(
-            f"Input {name} contains infinity or a value too large for "
-            f"dtype({str(X.dtype)!r})."
-        )
-    # max and min propagate NaN and expose infinities: two reductions and no
-    # n×d boolean temporary.
-    extremes = xp.stack([xp.max(X), xp.min(X)]) if X.ndim else X
-    if bool(xp.all(xp.isfinite(extremes))):
+    low, high = prim.extremes(xp, X) if extremes is None else extremes
+    if math.isfinite(low) and math.isfinite(high):
         return
-    if bool(xp.any(xp.isnan(extremes))):
+    if math.isnan(low) or math.isnan(high):
         raise ValueError(f"Input {name} contains NaN.")
     raise ValueError(
         f"Input {name} contains infinity or a value too large for dtype({str(X.dtype)!r})."
