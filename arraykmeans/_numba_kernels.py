@@ -573,25 +573,6 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                     s1[t] += w
                     s2[t] += w * w
 
-        @numba.njit(nogil=True, cache=_CACHE, fastmath={"reassoc"})
-        def _finite_probe(flat):  # pragma: no cover
-            """0 if every value is finite, else NaN (x * 0 is NaN for NaN and
-            ±inf). Vectorised: only reassociation is allowed."""
-            probe = flat.dtype.type(0)
-            for i in range(flat.shape[0]):
-                probe += flat[i] * 0
-            return probe
-
-        @numba.njit(nogil=True, cache=_CACHE, fastmath={"nnan", "ninf", "nsz"})
-        def _min_max_finite(flat):  # pragma: no cover
-            """(min, max) of values known to be finite, vectorised."""
-            low = flat[0]
-            high = flat[0]
-            for i in range(flat.shape[0]):
-                low = min(low, flat[i])
-                high = max(high, flat[i])
-            return low, high
-
         @numba.njit(nogil=True, cache=_CACHE)
         def centre_problems(X, w, scale, out, mean, var, extremes):  # pragma: no cover
             """Per problem, centre the rows of positive weight; zero the others.
@@ -612,11 +593,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 total[:] = 0.0
                 sq[:] = 0.0
                 count = 0.0
-                flat = X[b].ravel()
-                if _finite_probe(flat) == 0:
-                    extremes[b, 0], extremes[b, 1] = _min_max_finite(flat)
-                else:  # NaN or infinity: the exact pass
-                    extremes[b, 0], extremes[b, 1] = min_max(flat)
+                extremes[b, 0], extremes[b, 1] = min_max(X[b].ravel())
                 for i in range(n):
                     if w[b, i] > 0:
                         count += 1.0
