@@ -241,8 +241,9 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             (k, n), or row-major (n, k)) plus ``c_norms[p]``, first on ties;
             written to ``labels[problems[p]]``; with ``track``, -1 on rows of
             zero weight and ``changed[problems[p]]`` set when any label differs
-            from the one ``labels`` held before; with ``accumulate``, ``sums[p]``/``totals[p]`` receive the
-            weighted rows per cluster, added in the data dtype within the
+            from the one ``labels`` held before; with ``accumulate``,
+            ``sums[p]`` / ``totals[p]`` receive the weighted rows per cluster
+            (:func:`accumulate_rows`), added in the data dtype within the
             problem and stored in the accumulation dtype.
             """
             P = rows.shape[0]
@@ -269,17 +270,9 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                         labels[b, i] = lab[0, i]
                 if accumulate:
                     local[:, :] = 0
-                    for j in range(k):
-                        totals[p, j] = 0
-                    for i in range(n):
-                        c = lab[0, i]
-                        w = weights[p, i]
-                        totals[p, c] += w
-                        for t in range(d):
-                            local[c, t] += rows[p, i, t] * w
-                    for j in range(k):
-                        for t in range(d):
-                            sums[p, j, t] = local[j, t]
+                    totals[p] = 0
+                    accumulate_rows(rows[p], weights[p], lab[0], local, totals[p])
+                    sums[p] = local
 
         # The inertia loops may reassociate each row's sum of squares (as
         # scikit-learn's unrolled loop does) so that the compiler vectorises it;
