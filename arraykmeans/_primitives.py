@@ -369,13 +369,21 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def _pool_map(work: Any, items: Any) -> list[Any]:
-    """``[work(item) for item in items]``, on the thread pool when there are several."""
+def _pool_map(work: Any, items: Any, *, one_blas_thread: bool = False) -> list[Any]:
+    """``[work(item) for item in items]``, on the thread pool when there are several.
+
+    ``one_blas_thread`` holds BLAS to one thread while the pool runs, for work
+    whose items call BLAS themselves.
+    """
     items = list(items)
     threading = _numpy_threading() if len(items) > 1 else None
     if threading is None:
         return [work(item) for item in items]
-    return list(threading[0].map(work, items))
+    pool, controller = threading
+    if not one_blas_thread:
+        return list(pool.map(work, items))
+    with controller.limit(limits=1, user_api="blas"):
+        return list(pool.map(work, items))
 
 
 def _numpy_threading() -> tuple[Any, Any] | None:
@@ -571,12 +579,7 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     if kernels is not None:
         neg2_c = np.ascontiguousarray(neg2_ct.T)  # shared by the workers
     task = work if kernels is None else work_compiled
-    if threading is None:
-        partials = [task(0)]
-    else:
-        pool, controller = threading
-        with controller.limit(limits=1, user_api="blas"):
-            partials = list(pool.map(task, range(n_workers)))
+    partials = _pool_map(task, range(n_workers), one_blas_thread=True)
     sums = weights = None
     if accumulate and kernels is not None:
         sums, weights = partials[0]
@@ -1019,14 +1022,7 @@ def _assign_batched_numpy(
             sums[sel] = np.asarray(part, dtype=acc_dtype).reshape(m, k, d)
             weights[sel] = np.bincount(ids, weights=w, minlength=m * k).reshape(m, k)
 
-    threading = _numpy_threading() if len(groups) > 1 else None
-    if threading is None:
-        for idx in groups:
-            work(idx)
-    else:
-        pool, controller = threading
-        with controller.limit(limits=1, user_api="blas"):
-            list(pool.map(work, groups))
+    _pool_map(work, groups, one_blas_thread=True)
     return Assignment(labels=labels, sums=sums, weights=weights, changed=changed)
 
 
