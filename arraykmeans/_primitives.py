@@ -240,6 +240,8 @@ def assign_chunked(
         return _assign_numpy(
             X, centers, sample_weight, accumulate, acc_dtype, offset, scale
         )
+    if _use_cupy_kernels(xp, X.dtype, acc_dtype):
+        return _assign_cupy(X, centers, sample_weight, accumulate, offset, scale)
     return _assign_standard(
         xp, X, centers, sample_weight, accumulate, acc_dtype, offset, scale
     )
@@ -287,6 +289,59 @@ def _assign_standard(
             sums = sums + _segment_sum_onehot(xp, Xc * w[:, None], labels, k, acc_dtype)
             weights = weights + weight_sum(xp, w, labels, k, dtype=acc_dtype)
     labels = labels_parts[0] if len(labels_parts) == 1 else xp.concat(labels_parts)
+    return Assignment(labels=labels, sums=sums, weights=weights)
+
+
+# ----------------------------------------------------------------- CuPy fast path
+#
+# The same computation as _assign_standard with everything after the distance
+# product in two CUDA kernels (arraykmeans._cupy_kernels): a warp-per-row argmin
+# that adds the centre norms as it reads, and atomic float64 sums. The labels
+# are the same as the fallback's (same product, same additions, first index on
+# ties); the sums are equal to rounding, accumulated in float64 rather than
+# formed by a product in the data dtype.
+
+# Use the CUDA kernels on CuPy (float32 and float64 data, float64 sums).
+USE_CUPY_KERNELS = True
+
+
+def _use_cupy_kernels(xp: ModuleType, dtype: Any, acc_dtype: Any) -> bool:
+    if not (USE_CUPY_KERNELS and is_cupy_namespace(xp)):
+        return False
+    from . import _cupy_kernels
+
+    return _cupy_kernels.supported(dtype) and acc_dtype == xp.float64
+
+
+def _assign_cupy(X, centers, sample_weight, accumulate, offset, scale):
+    import cupy
+
+    from . import _cupy_kernels as cuk
+
+    n, d = X.shape
+    k = centers.shape[0]
+    # The distance block is the one temporary per row (plus the moved rows).
+    rows = chunk_rows(cupy, n, X.dtype.itemsize * (k + d) + 16)
+    neg2_ct = (centers * -2).T
+    c_norms = cupy.ascontiguousarray(row_sq_norms(cupy, centers)[None, :])
+    labels = cupy.empty(n, dtype=cupy.int64)
+    sums = weights = None
+    if accumulate:
+        sums = cupy.zeros((1, k, d), dtype=cupy.float64)
+        weights = cupy.zeros((1, k), dtype=cupy.float64)
+    for sl in iter_chunks(n, rows):
+        Xc = X[sl]
+        if offset is not None:
+            Xc = Xc - offset
+        if scale != 1.0:
+            Xc = Xc * scale
+        dist = cupy.matmul(Xc, neg2_ct)
+        m = dist.shape[0]
+        cuk.argmin_rows(dist, c_norms, m, labels[sl])
+        if accumulate:
+            cuk.scatter_rows(Xc, sample_weight[sl], labels[sl], sums, weights, m)
+    if accumulate:
+        sums, weights = sums[0], weights[0]
     return Assignment(labels=labels, sums=sums, weights=weights)
 
 
@@ -891,6 +946,7 @@ def assign_batched(
     device = _dev(X)
     neg2_ct = xp.permute_dims(centers * -2, (0, 2, 1))
     c_norms = xp.sum(centers * centers, axis=2)
+    use_kernels = _use_cupy_kernels(xp, X.dtype, acc_dtype)
     ids = xp.arange(k, device=device)
     sums = weights = None
     if accumulate:
@@ -906,6 +962,17 @@ def assign_batched(
             Xc = Xc - offset[p, ...]
         if scale != 1.0:
             Xc = Xc * scale
+        if use_kernels:
+            labels = _assign_problems_cupy(
+                Xc,
+                neg2_ct[p, ...],
+                c_norms[p, ...],
+                None if not accumulate else sample_weight[p, r],
+                None if not accumulate else sums[p, ...],
+                None if not accumulate else weights[p, ...],
+            )
+            label_rows[-1].append(labels)
+            continue
         dist = Xc @ neg2_ct[p, ...] + c_norms[p, None, :]
         labels = xp.argmin(dist, axis=2)
         label_rows[-1].append(labels)
@@ -927,6 +994,30 @@ def assign_batched(
             labels = xp.where(active[:, None], labels, previous)
         changed = xp.any(labels != previous, axis=1)
     return Assignment(labels=labels, sums=sums, weights=weights, changed=changed)
+
+
+def _assign_problems_cupy(Xc, neg2_ct, c_norms, w, sums, weights):
+    # One (problems, rows) chunk of a stack on CuPy: the batched product, then
+    # the kernels over all its rows at once, adding into views of the sums.
+    import cupy
+
+    from . import _cupy_kernels as cuk
+
+    P, R, d = Xc.shape
+    k = neg2_ct.shape[2]
+    dist = cupy.matmul(Xc, neg2_ct)
+    labels = cupy.empty(P * R, dtype=cupy.int64)
+    cuk.argmin_rows(dist.reshape(P * R, k), c_norms, R, labels)
+    if sums is not None:
+        cuk.scatter_rows(
+            cupy.ascontiguousarray(Xc).reshape(P * R, d),
+            cupy.ascontiguousarray(w).reshape(P * R),
+            labels,
+            sums,
+            weights,
+            R,
+        )
+    return labels.reshape(P, R)
 
 
 def _assign_batched_numpy(

@@ -63,6 +63,7 @@ import _common as cm
 
 DEFAULT_SHAPES = [(1_000_000, 128, 1024), (4_000_000, 64, 256), (10_000_000, 16, 64)]
 AKM = "arraykmeans"
+AKM_STD = "arraykmeans standard"  # the pure-standard path, CUDA kernels off
 TORCH = "torch"
 FLOOR = "floor X@C.T"
 
@@ -335,7 +336,13 @@ def timed(be: Backend, fn: Callable[[], Any]) -> float:
 
 
 def run_shape(
-    be: Backend, torch: Any, n: int, d: int, k: int, args: argparse.Namespace
+    be: Backend,
+    torch: Any,
+    n: int,
+    d: int,
+    k: int,
+    args: argparse.Namespace,
+    first: bool = False,
 ) -> dict[str, Any]:
     import arraykmeans
 
@@ -356,20 +363,35 @@ def run_shape(
 
     wm = args.working_memory
 
-    def akm(max_iter: int) -> Callable[[], Any]:
+    import arraykmeans._primitives as prim
+
+    def akm(
+        max_iter: int, kernels: bool = True, memory: float | None = wm
+    ) -> Callable[[], Any]:
         def run() -> Any:
-            if wm is None:
-                return arraykmeans.KMeans(
-                    n_clusters=k, init=C, n_init=1, max_iter=max_iter, tol=0.0
-                ).fit(X)
-            with arraykmeans.config_context(working_memory=wm):
-                return arraykmeans.KMeans(
-                    n_clusters=k, init=C, n_init=1, max_iter=max_iter, tol=0.0
-                ).fit(X)
+            est = arraykmeans.KMeans(
+                n_clusters=k, init=C, n_init=1, max_iter=max_iter, tol=0.0
+            )
+            saved = prim.USE_CUPY_KERNELS
+            prim.USE_CUPY_KERNELS = kernels
+            try:
+                if memory is None:
+                    return est.fit(X)
+                with arraykmeans.config_context(working_memory=memory):
+                    return est.fit(X)
+            finally:
+                prim.USE_CUPY_KERNELS = saved
 
         return run
 
     runners: dict[str, Callable[[], Any]] = {AKM: akm(iters), AKM + " 1-it": akm(1)}
+    if args.standard_path:
+        runners[AKM_STD] = akm(iters, kernels=False)
+        runners[AKM_STD + " 1-it"] = akm(1, kernels=False)
+    # Other working-memory budgets (chunk sizes), on the first shape only.
+    sweep = [f"{AKM} wm={m:g}" for m in args.sweep_working_memory] if first else []
+    for m, name in zip(args.sweep_working_memory, sweep, strict=True):
+        runners[name] = akm(iters, memory=m)
     if torch is not None:
         Xt, Ct = torch_from(torch, be, X), torch_from(torch, be, C)
         rows = torch_chunk_rows(k, wm or arraykmeans.get_config()["working_memory"])
@@ -416,8 +438,9 @@ def run_shape(
     times[FLOOR] = [t / inner for t in times[FLOOR]]
 
     memory: dict[str, int | None] = {}
-    if AKM in runners:
-        memory[AKM] = be.peak_memory(runners[AKM])
+    for name in (AKM, AKM_STD):
+        if name in runners:
+            memory[name] = be.peak_memory(runners[name])
     if TORCH in runners and be.cupy is not None:
         be.free_pool()
         torch.cuda.synchronize()
@@ -433,7 +456,7 @@ def run_shape(
     floor_med = cm.median(times[FLOOR])
     results: dict[str, Any] = {}
     akm_med = cm.median(times[AKM]) if AKM in times else None
-    for name in (AKM, TORCH, FLOOR):
+    for name in (AKM, AKM_STD, *sweep, TORCH, FLOOR):
         if name not in times:
             continue
         med = cm.median(times[name])
@@ -698,6 +721,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-torch", action="store_true")
     p.add_argument(
+        "--no-standard-path",
+        dest="standard_path",
+        action="store_false",
+        help="skip the contender that runs arraykmeans with its CUDA kernels off",
+    )
+    p.add_argument(
+        "--sweep-working-memory",
+        type=lambda t: [float(v) for v in t.split(",") if v.strip()],
+        default=[],
+        help='extra arraykmeans runs at these working_memory MiB on the first shape, e.g. "32,64,1024"',
+    )
+    p.add_argument(
         "--budget-s",
         type=float,
         default=240,
@@ -783,6 +818,7 @@ def main(argv: list[str] | None = None) -> int:
             "iters": args.iters,
             "repeat": args.repeat,
             "working_memory": args.working_memory,
+            "sweep_working_memory": args.sweep_working_memory,
             "seed": args.seed,
             "dry_run_numpy": args.dry_run_numpy,
             "torch": torch is not None,
@@ -810,7 +846,9 @@ def main(argv: list[str] | None = None) -> int:
             doc["skipped"].append(f"{n},{d},{k}")
             continue
         try:
-            doc["cases"].append(run_shape(be, torch, n, d, k, args))
+            doc["cases"].append(
+                run_shape(be, torch, n, d, k, args, first=not doc["cases"])
+            )
         except Exception as exc:  # e.g. out of memory: record, go on
             print(f"n={n} d={d} k={k}: FAILED {exc!r}", flush=True)
             doc["failed"].append(f"{n},{d},{k}: {exc!r}")

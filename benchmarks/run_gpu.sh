@@ -7,18 +7,19 @@
 #
 # That machine has python3 with cupy, numpy, torch, pytest and scikit-learn but
 # not array-api-compat or array-api-strict: their wheels must travel in .whl/
-# (an ignored folder, so name it among the paths carried to the machine). To
-# fill it on a machine with the package index:
+# (an ignored folder, so name it among the paths carried to the machine).
+# To fill it on a machine with the package index:
 #
 #     python3 -m pip download --only-binary :all: --no-deps -d .whl \
 #         array-api-compat array-api-strict
 #
-# Steps: install those wheels into /tmp/site; the test suite with the GPU tests
-# (output to $OUT/tests_gpu.log, its tail printed); benchmarks/gpu.py (JSON and
+# Steps: install those wheels into /tmp/site; the GPU tests (output to
+# $OUT/tests_gpu.log, its tail printed); benchmarks/gpu.py (JSON and
 # markdown into $OUT, the table printed); benchmarks/gpu_batched.py (the batched
 # shape). Time limits per step come from TESTS_TIMEOUT (default 180 s),
 # BENCH_TIMEOUT (default 240 s) and BATCHED_TIMEOUT (default 120 s): at most
-# 9 minutes in all, under the device's 10-minute limit per command. The exit
+# 9 minutes in all, under the device's 10-minute limit per command. Arguments
+# go to benchmarks/gpu.py (e.g. --sweep-working-memory 16,64,1024). The exit
 # status is the first non-zero one of the first two steps (2: no usable GPU).
 set -u
 cd "$(dirname "$0")/.."
@@ -43,8 +44,10 @@ for name in ("numpy", "cupy", "torch", "sklearn", "array_api_compat", "array_api
 EOF
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv 2>&1 || true
 
-echo "== tests (timeout ${TESTS_TIMEOUT:-180} s) -> $OUT/tests_gpu.log"
-timeout "${TESTS_TIMEOUT:-180}" python3 -m pytest -m "gpu or not gpu" -q \
+# The GPU tests only (the rest is what CI runs); TESTS_MARK="gpu or not gpu"
+# runs everything.
+echo "== tests -m '${TESTS_MARK:-gpu}' (timeout ${TESTS_TIMEOUT:-180} s) -> $OUT/tests_gpu.log"
+timeout "${TESTS_TIMEOUT:-180}" python3 -m pytest -m "${TESTS_MARK:-gpu}" -q \
     -p no:cacheprovider tests > "$OUT/tests_gpu.log" 2>&1
 tests_rc=$?
 tail -n 25 "$OUT/tests_gpu.log"
