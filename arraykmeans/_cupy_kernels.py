@@ -4,23 +4,23 @@ The pure-standard assignment forms a (rows, k) distance block with one matrix
 product, adds the centre norms in a second pass, takes ``argmin`` in a third,
 and builds the centres' sums with a one-hot matrix product that costs as much
 arithmetic as the distance product itself. On a GPU the product is the only
-part worth its cost; the rest is memory traffic. The two kernels here replace
+part worth its cost; the rest is memory traffic. The kernels here replace
 everything after the product:
 
 * ``argmin_rows``: one warp per row reads the distance block once, adds the
   centre norms and keeps the smallest value and its index (the first index on
   ties, as ``argmin``). The values compared are the same float additions the
   fallback makes, so the labels are the same.
-* ``scatter_rows``: adds ``w_i x_i`` (the product formed in the data dtype, as
-  the fallback forms it) and ``w_i`` into float64 sums by label, with atomic
-  additions: in shared memory per block when the sums fit there, straight into
-  device memory otherwise. The order of atomic additions is not fixed, so sums
-  can differ between runs in the last bits of float64 (far below what float32
-  centres resolve).
+* ``piece_sums`` and ``cell_sums`` (through :func:`segment_sums`): the rows
+  sorted by label, each label's rows added in order in float64 (the product
+  ``w_i x_i`` formed in the data dtype, as the fallback forms it), in pieces
+  whose sums are then added in order. No atomic additions: the same input
+  gives the same bits on every run, which atomics would not (their order
+  changes from run to run).
 
-Both take a ``rows_per_group`` so that one launch serves a stack of problems:
-row ``i`` belongs to problem ``i // rows_per_group`` and uses that problem's
-centre norms and sums.
+Both work on a stack of problems in one launch: the argmin takes
+``rows_per_group`` (row ``i`` belongs to problem ``i // rows_per_group`` and
+uses its centre norms) and the sums take cells ``problem * k + label``.
 
 CuPy compiles the kernels (NVRTC) on first use and caches them on disk. Only
 float32 and float64 are handled; callers fall back to the standard path for
@@ -77,76 +77,75 @@ __global__ void argmin_rows(const T* __restrict__ dist,
 }
 
 template <typename T>
-__global__ void scatter_rows(const T* __restrict__ X,
-                             const T* __restrict__ w,
-                             const long long* __restrict__ labels,
-                             const long long n_rows,
-                             const int d,
-                             const int k,
-                             const long long rows_per_group,
-                             double* __restrict__ sums,
-                             double* __restrict__ weights)
+__global__ void piece_sums(const T* __restrict__ X,
+                           const T* __restrict__ w,
+                           const long long* __restrict__ order,
+                           const long long* __restrict__ starts,
+                           const long long* __restrict__ counts,
+                           const long long* __restrict__ piece_offsets,
+                           const int n_cells,
+                           const int d,
+                           const int piece_rows,
+                           double* __restrict__ partial)
 {
-    // One thread per element of X: sums[(g k + label) d + j] += w_i x_ij, and
-    // the thread of column 0 adds w_i to the weight.
-    const long long total = n_rows * d;
-    const long long stride = (long long)gridDim.x * blockDim.x;
-    for (long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-         idx < total; idx += stride) {
-        const long long i = idx / d;
-        const int j = (int)(idx - i * d);
-        const long long cell = (i / rows_per_group) * k + labels[i];
-        const T value = X[idx] * w[i];
-        atomicAdd(sums + cell * d + j, (double)value);
-        if (j == 0) {
-            atomicAdd(weights + cell, (double)w[i]);
+    // Block b sums one piece: up to piece_rows consecutive rows (in sorted
+    // order) of one cell, each column in row order, in float64. Column d is
+    // the weight. Blocks past the last piece have nothing to do.
+    const long long b = blockIdx.x;
+    if (b >= piece_offsets[n_cells]) {
+        return;
+    }
+    // The cell whose pieces hold b: the last one whose first piece is <= b.
+    int lo = 0;
+    int hi = n_cells - 1;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) >> 1;
+        if (piece_offsets[mid] <= b) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
         }
+    }
+    const long long first = starts[lo] + (b - piece_offsets[lo]) * piece_rows;
+    const long long end = starts[lo] + counts[lo];
+    const long long last = first + piece_rows < end ? first + piece_rows : end;
+    for (int j = threadIdx.x; j <= d; j += blockDim.x) {
+        double acc = 0.0;
+        for (long long r = first; r < last; ++r) {
+            const long long i = order[r];
+            if (j < d) {
+                const T value = X[i * d + j] * w[i];
+                acc += (double)value;
+            } else {
+                acc += (double)w[i];
+            }
+        }
+        partial[b * (d + 1) + j] = acc;
     }
 }
 
-template <typename T>
-__global__ void scatter_rows_shared(const T* __restrict__ X,
-                                    const T* __restrict__ w,
-                                    const long long* __restrict__ labels,
-                                    const long long n_rows,
-                                    const int d,
-                                    const int k,
-                                    double* __restrict__ sums,
-                                    double* __restrict__ weights)
+__global__ void cell_sums(const double* __restrict__ partial,
+                          const long long* __restrict__ piece_offsets,
+                          const int n_cells,
+                          const int d,
+                          double* __restrict__ sums,
+                          double* __restrict__ weights)
 {
-    // One problem whose k (d + 1) sums fit in shared memory: each block adds
-    // its rows there, then adds its partial sums to device memory once.
-    extern __shared__ double part[];
-    const int cells = k * d;
-    for (int t = threadIdx.x; t < cells + k; t += blockDim.x) {
-        part[t] = 0.0;
+    // One thread per (cell, column): the cell's pieces added in order.
+    const long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= (long long)n_cells * (d + 1)) {
+        return;
     }
-    __syncthreads();
-    const long long total = n_rows * d;
-    const long long stride = (long long)gridDim.x * blockDim.x;
-    for (long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-         idx < total; idx += stride) {
-        const long long i = idx / d;
-        const int j = (int)(idx - i * d);
-        const int label = (int)labels[i];
-        const T value = X[idx] * w[i];
-        atomicAdd(part + label * d + j, (double)value);
-        if (j == 0) {
-            atomicAdd(part + cells + label, (double)w[i]);
-        }
+    const int c = (int)(t / (d + 1));
+    const int j = (int)(t - (long long)c * (d + 1));
+    double acc = 0.0;
+    for (long long p = piece_offsets[c]; p < piece_offsets[c + 1]; ++p) {
+        acc += partial[p * (d + 1) + j];
     }
-    __syncthreads();
-    for (int t = threadIdx.x; t < cells; t += blockDim.x) {
-        const double a = part[t];
-        if (a != 0.0) {
-            atomicAdd(sums + t, a);
-        }
-    }
-    for (int t = threadIdx.x; t < k; t += blockDim.x) {
-        const double a = part[cells + t];
-        if (a != 0.0) {
-            atomicAdd(weights + t, a);
-        }
+    if (j < d) {
+        sums[(long long)c * d + j] += acc;
+    } else {
+        weights[c] += acc;
     }
 }
 """
@@ -154,17 +153,15 @@ __global__ void scatter_rows_shared(const T* __restrict__ X,
 _TYPES = {"float32": "float", "float64": "double"}
 _NAMES = [
     f"{kernel}<{ctype}>"
-    for kernel in ("argmin_rows", "scatter_rows", "scatter_rows_shared")
+    for kernel in ("argmin_rows", "piece_sums")
     for ctype in _TYPES.values()
-]
+] + ["cell_sums"]
 
 THREADS = 256
-# Shared memory a block may use without opting in (48 KiB on every CUDA GPU).
-SHARED_BYTES = 48 * 1024
-# Blocks per multiprocessor for the grid-stride loops; fewer for the shared-memory
-# sums, since every block adds all of its k (d + 1) partial sums at the end.
+# Blocks per multiprocessor for the grid-stride loop of the argmin.
 BLOCKS_PER_SM = 8
-SHARED_BLOCKS_PER_SM = 2
+# Rows per piece in the sums: each piece is one block's sequential float64 sums.
+PIECE_ROWS = 128
 
 _module: Any = None
 _sm_count: dict[int, int] = {}
@@ -175,7 +172,7 @@ def supported(dtype: Any) -> bool:
     return str(np.dtype(dtype)) in _TYPES
 
 
-def _function(kernel: str, dtype: Any) -> Any:
+def _function(kernel: str, dtype: Any = None) -> Any:
     global _module
     import cupy
 
@@ -183,6 +180,8 @@ def _function(kernel: str, dtype: Any) -> Any:
         _module = cupy.RawModule(
             code=_SOURCE, options=("--std=c++14",), name_expressions=_NAMES
         )
+    if dtype is None:
+        return _module.get_function(kernel)
     return _module.get_function(f"{kernel}<{_TYPES[str(np.dtype(dtype))]}>")
 
 
@@ -228,44 +227,65 @@ def argmin_rows(dist: Any, c_norms: Any, rows_per_group: int, out: Any) -> Any:
     return out
 
 
-def scatter_rows(
-    X: Any, w: Any, labels: Any, sums: Any, weights: Any, rows_per_group: int
-) -> None:
-    """Add ``w_i X_i`` to ``sums[i // rows_per_group, labels[i]]`` and ``w_i`` to
-    ``weights[...]``, in place.
+def segment_sums(X: Any, w: Any, cells: Any, sums: Any, weights: Any) -> None:
+    """Add ``w_i X_i`` to ``sums[cells[i]]`` and ``w_i`` to ``weights[cells[i]]``.
+
+    Deterministic: the rows are sorted by (cell, row) and each cell's rows are
+    added in that order, in pieces of :data:`PIECE_ROWS` rows whose sums are
+    then added in order; no atomic additions, so the same input gives the
+    same bits on every run.
 
     Parameters
     ----------
     X : array of shape (R, d), float32 or float64
-    w : array of shape (R,)
-    labels : int64 array of shape (R,), values in ``[0, k)``
-    sums : C-contiguous float64 array of shape (G, k, d), G = R // rows_per_group
-    weights : C-contiguous float64 array of shape (G, k)
-    rows_per_group : int
+    w : array of shape (R,), same dtype
+    cells : integer array of shape (R,), values in ``[0, C)``
+    sums : C-contiguous float64 array with C * d elements, added to in place
+    weights : C-contiguous float64 array with C elements, added to in place
     """
     import cupy
 
     n_rows, d = X.shape
+    n_cells = weights.size
     if n_rows == 0:
         return
-    groups, k = weights.shape
     X = cupy.ascontiguousarray(X)
     w = cupy.ascontiguousarray(w, dtype=X.dtype)
-    labels = cupy.ascontiguousarray(labels, dtype=cupy.int64)
-    args_tail = (np.int64(n_rows), np.int32(d), np.int32(k))
-    shared = (k * (d + 1)) * 8
-    if groups == 1 and shared <= SHARED_BYTES:
-        fn = _function("scatter_rows_shared", X.dtype)
-        fn(
-            (_blocks(n_rows * d, SHARED_BLOCKS_PER_SM),),
-            (THREADS,),
-            (X, w, labels, *args_tail, sums, weights),
-            shared_mem=shared,
-        )
-        return
-    fn = _function("scatter_rows", X.dtype)
-    fn(
-        (_blocks(n_rows * d),),
+    # Unique keys: any correct sort gives the same order.
+    key_type = cupy.int32 if n_cells * n_rows < 2**31 else cupy.int64
+    keys = cells.astype(key_type) * key_type(n_rows) + cupy.arange(
+        n_rows, dtype=key_type
+    )
+    order = cupy.argsort(keys).astype(cupy.int64, copy=False)
+    counts = cupy.bincount(cells, minlength=n_cells).astype(cupy.int64, copy=False)
+    starts = cupy.cumsum(counts) - counts
+    pieces = (counts + (PIECE_ROWS - 1)) // PIECE_ROWS
+    piece_offsets = cupy.concatenate(
+        [cupy.zeros(1, dtype=cupy.int64), cupy.cumsum(pieces)]
+    )
+    # An upper bound on the pieces, so that no count comes back to the host.
+    max_pieces = -(-n_rows // PIECE_ROWS) + n_cells
+    partial = cupy.empty((max_pieces, d + 1), dtype=cupy.float64)
+    threads = int(min(THREADS, 32 * -(-(d + 1) // 32)))
+    _function("piece_sums", X.dtype)(
+        (max_pieces,),
+        (threads,),
+        (
+            X,
+            w,
+            order,
+            starts,
+            counts,
+            piece_offsets,
+            np.int32(n_cells),
+            np.int32(d),
+            np.int32(PIECE_ROWS),
+            partial,
+        ),
+    )
+    cells_columns = n_cells * (d + 1)
+    _function("cell_sums")(
+        (-(-cells_columns // THREADS),),
         (THREADS,),
-        (X, w, labels, *args_tail, np.int64(rows_per_group), sums, weights),
+        (partial, piece_offsets, np.int32(n_cells), np.int32(d), sums, weights),
     )

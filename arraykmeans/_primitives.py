@@ -295,11 +295,12 @@ def _assign_standard(
 # ----------------------------------------------------------------- CuPy fast path
 #
 # The same computation as _assign_standard with everything after the distance
-# product in two CUDA kernels (arraykmeans._cupy_kernels): a warp-per-row argmin
-# that adds the centre norms as it reads, and atomic float64 sums. The labels
-# are the same as the fallback's (same product, same additions, first index on
-# ties); the sums are equal to rounding, accumulated in float64 rather than
-# formed by a product in the data dtype.
+# product in CUDA kernels (arraykmeans._cupy_kernels): a warp-per-row argmin
+# that adds the centre norms as it reads, and float64 sums over the rows sorted
+# by label (deterministic: no atomics). The labels are the same as the
+# fallback's (same product, same additions, first index on ties); the sums are
+# equal to rounding, accumulated in float64 rather than formed by a product in
+# the data dtype.
 
 # Use the CUDA kernels on CuPy (float32 and float64 data, float64 sums).
 USE_CUPY_KERNELS = True
@@ -339,7 +340,7 @@ def _assign_cupy(X, centers, sample_weight, accumulate, offset, scale):
         m = dist.shape[0]
         cuk.argmin_rows(dist, c_norms, m, labels[sl])
         if accumulate:
-            cuk.scatter_rows(Xc, sample_weight[sl], labels[sl], sums, weights, m)
+            cuk.segment_sums(Xc, sample_weight[sl], labels[sl], sums, weights)
     if accumulate:
         sums, weights = sums[0], weights[0]
     return Assignment(labels=labels, sums=sums, weights=weights)
@@ -1008,16 +1009,17 @@ def _assign_problems_cupy(Xc, neg2_ct, c_norms, w, sums, weights):
     dist = cupy.matmul(Xc, neg2_ct)
     labels = cupy.empty(P * R, dtype=cupy.int64)
     cuk.argmin_rows(dist.reshape(P * R, k), c_norms, R, labels)
+    labels = labels.reshape(P, R)
     if sums is not None:
-        cuk.scatter_rows(
+        cells = labels + (cupy.arange(P, dtype=cupy.int64) * k)[:, None]
+        cuk.segment_sums(
             cupy.ascontiguousarray(Xc).reshape(P * R, d),
             cupy.ascontiguousarray(w).reshape(P * R),
-            labels,
+            cells.reshape(P * R),
             sums,
             weights,
-            R,
         )
-    return labels.reshape(P, R)
+    return labels
 
 
 def _assign_batched_numpy(

@@ -389,8 +389,9 @@ def run_shape(
         runners[AKM_STD] = akm(iters, kernels=False)
         runners[AKM_STD + " 1-it"] = akm(1, kernels=False)
     # Other working-memory budgets (chunk sizes), on the first shape only.
-    sweep = [f"{AKM} wm={m:g}" for m in args.sweep_working_memory] if first else []
-    for m, name in zip(args.sweep_working_memory, sweep, strict=True):
+    sweep_mib = args.sweep_working_memory if first else []
+    sweep = [f"{AKM} wm={m:g}" for m in sweep_mib]
+    for m, name in zip(sweep_mib, sweep, strict=True):
         runners[name] = akm(iters, memory=m)
     if torch is not None:
         Xt, Ct = torch_from(torch, be, X), torch_from(torch, be, C)

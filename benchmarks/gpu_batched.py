@@ -146,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                 torch_batched_lloyd(torch, tX, tC, iters + 1)
             )
         for name, fn in contenders.items():
+            if name.startswith("torch") and not args.dry_run_numpy:
+                # CuPy's pool keeps what earlier contenders freed: hand it back
+                # so that PyTorch can allocate its (B, n, k) distances.
+                cupy.get_default_memory_pool().free_all_blocks()
             try:
                 seconds = timed(fn)
             except Exception as exc:  # record, go on with the others

@@ -16,9 +16,10 @@
 # Steps: install those wheels into /tmp/site; the GPU tests (output to
 # $OUT/tests_gpu.log, its tail printed); benchmarks/gpu.py (JSON and
 # markdown into $OUT, the table printed); benchmarks/gpu_batched.py (the batched
-# shape). Time limits per step come from TESTS_TIMEOUT (default 180 s),
-# BENCH_TIMEOUT (default 240 s) and BATCHED_TIMEOUT (default 120 s): at most
-# 9 minutes in all, under the device's 10-minute limit per command. Arguments
+# shape); benchmarks/gpu_profile.py (where a fit's time goes). Time limits per
+# step come from TESTS_TIMEOUT (default 180 s), BENCH_TIMEOUT (default 240 s),
+# BATCHED_TIMEOUT (default 120 s) and PROFILE_TIMEOUT (default 60 s): at most
+# 10 minutes in all, the device's limit per command; set them lower there. Arguments
 # go to benchmarks/gpu.py (e.g. --sweep-working-memory 16,64,1024). The exit
 # status is the first non-zero one of the first two steps (2: no usable GPU).
 set -u
@@ -61,6 +62,10 @@ echo "== gpu.py exit status $bench_rc"
 echo "== benchmarks/gpu_batched.py (timeout ${BATCHED_TIMEOUT:-120} s)"
 timeout "${BATCHED_TIMEOUT:-120}" python3 benchmarks/gpu_batched.py --out "$OUT"
 echo "== gpu_batched.py exit status $?"
+
+echo "== benchmarks/gpu_profile.py (timeout ${PROFILE_TIMEOUT:-60} s)"
+timeout "${PROFILE_TIMEOUT:-60}" python3 benchmarks/gpu_profile.py --out "$OUT"
+echo "== gpu_profile.py exit status $?"
 
 if [ "$tests_rc" -ne 0 ]; then exit "$tests_rc"; fi
 exit "$bench_rc"

@@ -22,6 +22,12 @@ pytestmark = [
 DTYPES = ["float32", "float64"]
 
 
+def _xp():
+    import array_api_compat.cupy as xp
+
+    return xp
+
+
 def _tol(dtype: str) -> float:
     # The fallback forms the sums with a product in the data dtype; the kernels
     # add in float64.
@@ -57,7 +63,7 @@ def test_assign_chunked_matches_fallback(monkeypatch, dtype, n, d, k, working_me
         monkeypatch.setattr(prim, "USE_CUPY_KERNELS", kernels)
         with arraykmeans.config_context(working_memory=working_memory):
             results[kernels] = prim.assign_chunked(
-                cupy, X, C, sample_weight=w, accumulate=True
+                _xp(), X, C, sample_weight=w, accumulate=True
             )
     fast, slow = results[True], results[False]
     assert fast.labels.dtype == slow.labels.dtype
@@ -90,7 +96,7 @@ def test_assign_chunked_offset_and_scale(monkeypatch, dtype):
     for kernels in (True, False):
         monkeypatch.setattr(prim, "USE_CUPY_KERNELS", kernels)
         labels[kernels] = prim.assign_chunked(
-            cupy, X, C, offset=offset, scale=0.25
+            _xp(), X, C, offset=offset, scale=0.25
         ).labels.get()
     np.testing.assert_array_equal(labels[True], labels[False])
 
@@ -136,7 +142,7 @@ def test_assign_batched_matches_fallback(
         monkeypatch.setattr(prim, "USE_CUPY_KERNELS", kernels)
         with arraykmeans.config_context(working_memory=working_memory):
             results[kernels] = prim.assign_batched(
-                cupy,
+                _xp(),
                 X,
                 C,
                 sample_weight=w,
@@ -176,3 +182,44 @@ def test_fit_matches_fallback_and_numpy(monkeypatch, dtype):
             km.cluster_centers_.get(), ref.cluster_centers_, rtol=1e-4
         )
         assert km.n_iter_ == ref.n_iter_
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sums_are_deterministic(dtype):
+    """Same input, same bits: the sums use no atomic additions."""
+    import cupy
+
+    rng = np.random.default_rng(6)
+    X, C, w = (cupy.asarray(a) for a in _data(rng, 20000, 5, 4, dtype))
+    first = prim.assign_chunked(_xp(), X, C, sample_weight=w, accumulate=True)
+    for _ in range(3):
+        again = prim.assign_chunked(_xp(), X, C, sample_weight=w, accumulate=True)
+        np.testing.assert_array_equal(again.sums.get(), first.sums.get())
+        np.testing.assert_array_equal(again.weights.get(), first.weights.get())
+    a = arraykmeans.KMeans(4, n_init=1, random_state=1).fit(X)
+    b = arraykmeans.KMeans(4, n_init=1, random_state=1).fit(X)
+    np.testing.assert_array_equal(a.cluster_centers_.get(), b.cluster_centers_.get())
+
+
+def test_segment_sums_many_pieces(monkeypatch):
+    """Cells spread over many pieces, empty cells, rows out of order."""
+    import cupy
+
+    from arraykmeans import _cupy_kernels as cuk
+
+    monkeypatch.setattr(cuk, "PIECE_ROWS", 3)
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(500, 6))
+    w = rng.uniform(0, 2, size=500)
+    cells = rng.choice([0, 3, 4, 9], size=500)  # cells 1, 2, 5-8 empty
+    sums = cupy.ones((10, 6))
+    weights = cupy.ones(10)
+    cuk.segment_sums(
+        cupy.asarray(X), cupy.asarray(w), cupy.asarray(cells), sums, weights
+    )
+    expected = np.ones((10, 6))
+    np.add.at(expected, cells, X * w[:, None])
+    expected_w = np.ones(10)
+    np.add.at(expected_w, cells, w)
+    np.testing.assert_allclose(sums.get(), expected, rtol=1e-13)
+    np.testing.assert_allclose(weights.get(), expected_w, rtol=1e-13)
