@@ -111,6 +111,7 @@ __global__ void piece_sums(const T* __restrict__ X,
     const long long last = first + piece_rows < end ? first + piece_rows : end;
     for (int j = threadIdx.x; j <= d; j += blockDim.x) {
         double acc = 0.0;
+#pragma unroll 4
         for (long long r = first; r < last; ++r) {
             const long long i = order[r];
             if (j < d) {

@@ -320,7 +320,7 @@ class KMeans(_ParamsProtocol):
                 best = result
 
         labels = xp.astype(best.labels, xp.int32)
-        distinct = _count_distinct(xp, best.labels, k)
+        distinct = prim.count_distinct(xp, best.labels, k)
         if distinct < k:
             warn(
                 f"Number of distinct clusters ({distinct}) found smaller than "
@@ -468,17 +468,6 @@ def _initial_centers(
         val.check_finite(xp, centers, "init")
         return centers
     return init
-
-
-def _count_distinct(xp: ModuleType, labels: Array, k: int) -> int:
-    counts = prim.weight_sum(
-        xp,
-        xp.ones(labels.shape, dtype=xp.float32, device=device(labels)),
-        labels,
-        k,
-        dtype=xp.float32,
-    )
-    return int(xp.sum(xp.astype(counts > 0, xp.int32)))
 
 
 def k_means(

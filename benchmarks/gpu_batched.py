@@ -70,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", required=True)
     parser.add_argument("--dry-run-numpy", action="store_true")
+    parser.add_argument(
+        "--no-standard-path",
+        dest="standard_path",
+        action="store_false",
+        help="skip arraykmeans with its CUDA kernels off",
+    )
     args = parser.parse_args(argv)
 
     if args.dry_run_numpy:
@@ -132,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         row: dict[str, float] = {}
         contenders = {
             "arraykmeans": lambda X=X, init=init: fit(X, init, True),
-            "arraykmeans standard": lambda X=X, init=init: fit(X, init, False),
         }
+        if args.standard_path:
+            contenders["arraykmeans standard"] = lambda X=X, init=init: fit(
+                X, init, False
+            )
         X32 = xp.asarray(host)
         C32 = X32[:, :k, :]
         contenders["floor X @ C^T (float32)"] = lambda X32=X32, C32=C32: xp.matmul(

@@ -539,3 +539,27 @@ def test_gather_rows_numpy_equals_standard():
     )
     np.testing.assert_array_equal(fast, np.asarray(slow))
     np.testing.assert_array_equal(fast[2, 3], X[2, idx[2, 3]])
+
+
+def test_count_distinct(backend):
+    labels = np.array([4, 0, 4, 2, 0, 4], dtype=np.int64)
+    assert prim.count_distinct(backend.xp, backend.asarray(labels), 6) == 3
+    assert prim.count_distinct(backend.xp, backend.asarray(labels[:1]), 6) == 1
+
+
+def test_centre_columns_every_backend(backend):
+    rng = np.random.default_rng(8)
+    X = rng.normal(3.0, 2.0, size=(700, 5))
+    with ak.config_context(working_memory=0.01):  # several chunks
+        Xc, mean, var = prim.centre_columns(backend.xp, backend.asarray(X))
+    ref = X.astype(backend.np_dtype)
+    assert_close(
+        backend,
+        mean,
+        ref.mean(axis=0),
+        rtol=1e-6 if backend.dtype_name == "float32" else 1e-12,
+    )
+    np.testing.assert_allclose(
+        backend.to_numpy(var), ref.astype(np.float64).var(axis=0), rtol=1e-5
+    )
+    assert_close(backend, Xc, ref - backend.to_numpy(mean), rtol=1e-6, atol=1e-6)
