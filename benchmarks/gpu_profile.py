@@ -50,7 +50,7 @@ PHASES = [
     (lloyd_mod, "average_centers"),
     (prim, "to_host"),
     (prim, "weighted_inertia"),
-    (km_mod, "_count_distinct"),
+    (prim, "count_distinct"),
 ]
 
 
