@@ -313,17 +313,46 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 out[b] = total
 
         @numba.njit(nogil=True, cache=_CACHE)
-        def min_max(flat):  # pragma: no cover
-            """(min, max) of a 1-D array in one pass; (nan, nan) if it holds a NaN."""
-            low = flat[0]
-            high = flat[0]
-            for i in range(flat.shape[0]):
-                v = flat[i]
-                if v != v:
-                    return v, v
-                low = min(low, v)
-                high = max(high, v)
+        def _ordered_min_max(ints, fill):  # pragma: no cover
+            """min and max of float bit patterns read as integers in float order.
+
+            Flipping the magnitude bits of negative numbers makes integer order
+            the float order (NaNs land beyond the infinities, by sign). Integer
+            min and max vectorise; float ones do not here, for NaN's sake.
+            """
+            shift = ints.itemsize * 8 - 1
+            low = ints[0] ^ ((ints[0] >> shift) & fill)
+            high = low
+            for i in range(ints.shape[0]):
+                v = ints[i]
+                m = v ^ ((v >> shift) & fill)
+                low = min(low, m)
+                high = max(high, m)
             return low, high
+
+        @numba.njit(nogil=True, cache=_CACHE)
+        def min_max(flat):  # pragma: no cover
+            """(min, max) of a 1-D float array in one pass, as float64; (nan, nan)
+            if it holds a NaN."""
+            if flat.itemsize == 4:
+                fill32 = np.int32(0x7FFFFFFF)
+                low, high = _ordered_min_max(flat.view(np.int32), fill32)
+                bits = np.empty(2, dtype=np.int32)
+                bits[0] = low ^ ((low >> 31) & fill32)
+                bits[1] = high ^ ((high >> 31) & fill32)
+                values = bits.view(np.float32)
+                a, b = np.float64(values[0]), np.float64(values[1])
+            else:
+                fill64 = np.int64(0x7FFFFFFFFFFFFFFF)
+                low, high = _ordered_min_max(flat.view(np.int64), fill64)
+                bits = np.empty(2, dtype=np.int64)
+                bits[0] = low ^ ((low >> 63) & fill64)
+                bits[1] = high ^ ((high >> 63) & fill64)
+                values = bits.view(np.float64)
+                a, b = np.float64(values[0]), np.float64(values[1])
+            if a != a or b != b:
+                return np.nan, np.nan
+            return a, b
 
         @numba.njit(nogil=True, cache=_CACHE, fastmath={"reassoc", "nnan", "ninf"})
         def _sq_distances_to(XT, norms, y, out):  # pragma: no cover

@@ -563,3 +563,26 @@ def test_centre_columns_every_backend(backend):
         backend.to_numpy(var), ref.astype(np.float64).var(axis=0), rtol=1e-5
     )
     assert_close(backend, Xc, ref - backend.to_numpy(mean), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("special", [None, "inf", "-inf", "nan", "-nan", "zeros"])
+def test_compiled_min_max(dtype, special):
+    require_compiled()
+    from arraykmeans._numba_kernels import KERNELS
+
+    rng = np.random.default_rng(9)
+    x = (rng.normal(size=999) * 1e20).astype(dtype)
+    if special == "zeros":
+        x[:] = -0.0
+    elif special is not None:
+        x[rng.integers(999)] = float(special.replace("-nan", "nan"))
+        if special == "-nan":
+            x = np.where(np.isnan(x), -x, x)
+    low, high = KERNELS.min_max(x)
+    if special in ("nan", "-nan"):
+        assert np.isnan(low)
+        assert np.isnan(high)
+    else:
+        assert low == x.min()
+        assert high == x.max()
