@@ -268,6 +268,12 @@ def _iterate(
     device = prim._dev(X)
     acc = shift_prev.dtype
     active = xp.ones((B,), dtype=xp.bool, device=device)
+    # Problems whose last step moved no cluster to a far point: their centres
+    # are the means of their last labels. If a step leaves such a problem's
+    # labels as they were, its sums are the last step's, bit for bit (same
+    # rows, same order), and so its means are the centres it has: it stops
+    # with them, and the fast path need not form those sums.
+    clean = xp.zeros((B,), dtype=xp.bool, device=device)
     while True:
         step = prim.assign_batched(
             xp,
@@ -278,6 +284,7 @@ def _iterate(
             acc_dtype=acc,
             active=active,
             previous=labels,
+            settled=clean,
         )
         labels = step.labels
         sums, weights = step.sums, step.weights
@@ -288,13 +295,15 @@ def _iterate(
         max_done = (active & ~tol_done) if i == max_iter else xp.zeros_like(tol_done)
         stepping = active & ~tol_done & ~max_done
         strict_done = stepping & ~step.changed if i > 0 else xp.zeros_like(tol_done)
-        empty = (weights == 0) & stepping[:, None]
+        frozen = strict_done & clean
+        updating = stepping & ~frozen
+        empty = (weights == 0) & updating[:, None]
         n_empty = xp.sum(xp.astype(empty, xp.int64), axis=1)
         running = xp.reshape(xp.sum(xp.astype(stepping & ~strict_done, xp.int64)), (1,))
         # One small copy to the host per iteration: problems still running,
         # empty clusters per problem.
         flags = prim.to_host(xp, xp.concat([running, n_empty]))
-        # Only stepping problems' means are used: when none of them has an
+        # Only updating problems' means are used: when none of them has an
         # empty cluster, the fallback for empty ones is not needed.
         any_empty = bool(flags[1:].any())
         if any_empty:
@@ -304,10 +313,11 @@ def _iterate(
         new_centers = average_centers(xp, sums, weights, X.dtype, empty=any_empty)
         shift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=2))
         shift = xp.sum(shift**2, axis=1)
-        centers = xp.where(stepping[:, None, None], new_centers, centers)
+        centers = xp.where(updating[:, None, None], new_centers, centers)
         n_iter = xp.where(tol_done | max_done, i, xp.where(strict_done, i + 1, n_iter))
-        shift_prev = xp.where(stepping, xp.astype(shift, acc), shift_prev)
+        shift_prev = xp.where(updating, xp.astype(shift, acc), shift_prev)
         active = stepping & ~strict_done
+        clean = n_empty == 0
         i += 1
         remaining = int(flags[0])
         if remaining == 0:

@@ -233,6 +233,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             row_major,
             track,
             accumulate,
+            settled,
         ):  # pragma: no cover
             """One assignment step for a group of problems of a stack, in one call.
 
@@ -244,7 +245,10 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             from the one ``labels`` held before; with ``accumulate``,
             ``sums[p]`` / ``totals[p]`` receive the weighted rows per cluster
             (:func:`accumulate_rows`), added in the data dtype within the
-            problem and stored in the accumulation dtype.
+            problem and stored in the accumulation dtype; with ``track``, a
+            problem whose labels did not change and that is ``settled[b]``
+            (``settled`` empty: none is) gets zeros instead, its sums not being
+            needed.
             """
             P = rows.shape[0]
             n = rows.shape[1]
@@ -258,6 +262,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 else:
                     argmin_columns(dist[p : p + 1], c_norms[p : p + 1], lab)
                 b = problems[p]
+                moved = True
                 if track:
                     moved = False
                     for i in range(n):
@@ -271,7 +276,8 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 if accumulate:
                     local[:, :] = 0
                     totals[p] = 0
-                    accumulate_rows(rows[p], weights[p], lab[0], local, totals[p])
+                    if moved or settled.shape[0] == 0 or not settled[b]:
+                        accumulate_rows(rows[p], weights[p], lab[0], local, totals[p])
                     sums[p] = local
 
         # The inertia loops may reassociate each row's sum of squares (as

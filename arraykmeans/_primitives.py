@@ -926,6 +926,7 @@ def assign_batched(
     scale: float = 1.0,
     active: Array | None = None,
     previous: Array | None = None,
+    settled: Array | None = None,
 ) -> Assignment:
     """:func:`assign_chunked` for a stack of problems.
 
@@ -945,6 +946,10 @@ def assign_batched(
         inactive problems, and ``changed`` says which problems' labels differ
         from ``previous``. ``previous`` is consumed: a fast path may write the
         new labels into it and return it.
+    settled : bool array of shape (B,), optional
+        With ``previous``: problems whose sums the caller does not need if
+        their labels come out unchanged. A fast path may leave those sums (and
+        weights) zero; the fallback computes them.
 
     Returns
     -------
@@ -969,6 +974,7 @@ def assign_batched(
             scale,
             active,
             previous,
+            settled,
         )
     device = _dev(X)
     neg2_ct = xp.permute_dims(centers * -2, (0, 2, 1))
@@ -1068,7 +1074,16 @@ def _sum_problems_cupy(X, w, labels, sums, weights):
 
 
 def _assign_batched_numpy(
-    X, centers, sample_weight, accumulate, acc_dtype, offset, scale, active, previous
+    X,
+    centers,
+    sample_weight,
+    accumulate,
+    acc_dtype,
+    offset,
+    scale,
+    active,
+    previous,
+    settled,
 ):
     # Only the problems still running are computed (the others' outputs are
     # zeros, which the algorithm ignores), in groups of problems small enough
@@ -1136,6 +1151,7 @@ def _assign_batched_numpy(
                 row_major,
                 previous is not None,
                 accumulate,
+                no_changes if settled is None else settled,
             )
             if accumulate:
                 sums[sel] = part
