@@ -378,3 +378,29 @@ def fmt_s(seconds: float | None) -> str:
 
 def fmt_ratio(r: float | None) -> str:
     return "-" if r is None else f"{r:.2f}"
+
+
+def gpu_namespace(script: str, *, dry_run: bool, compat: bool = False) -> Any:
+    """``(xp, sync)`` for a GPU script, or None (a reason printed) without a GPU.
+
+    ``dry_run``: NumPy and a no-op ``sync``, to check a script's logic where
+    there is no GPU. Otherwise CuPy (its array-api-compat namespace with
+    ``compat``) and a device synchronisation.
+    """
+    import numpy
+
+    if dry_run:
+        return numpy, lambda: None
+    try:
+        import cupy
+    except ImportError:
+        print(f"{script}: CuPy is not importable; nothing to measure.")
+        return None
+    if not cupy.is_available():
+        print(f"{script}: no usable CUDA device; nothing to measure.")
+        return None
+    if compat:
+        import array_api_compat.cupy as xp
+    else:
+        xp = cupy
+    return xp, cupy.cuda.Device().synchronize

@@ -31,6 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import _common as cm
+
 import arraykmeans as ak
 import arraykmeans._primitives as prim
 
@@ -79,26 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.dry_run_numpy:
-        xp = np
         args.B, args.n, args.d, args.k, args.repeat = 4, 2000, 8, 16, 2
-
-        def sync() -> None:
-            pass
-
-        torch = None
-    else:
-        try:
-            import cupy
-        except ImportError:
-            print("gpu_batched.py: CuPy is not importable; nothing to measure.")
-            return 2
-        if not cupy.is_available():
-            print("gpu_batched.py: no usable CUDA device; nothing to measure.")
-            return 2
-        import array_api_compat.cupy as xp
-
-        def sync() -> None:
-            cupy.cuda.Device().synchronize()
+    found = cm.gpu_namespace("gpu_batched.py", dry_run=args.dry_run_numpy, compat=True)
+    if found is None:
+        return 2
+    xp, sync = found
+    torch = None
+    if not args.dry_run_numpy:
+        import cupy
 
         try:
             import torch

@@ -29,6 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import _common as cm
+
 import arraykmeans
 import arraykmeans._kmeans as km_mod
 import arraykmeans._lloyd as lloyd_mod
@@ -65,21 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.dry_run_numpy:
-        xp = np
         args.n, args.d, args.k = 20000, 16, 32
-
-        def sync() -> None:
-            pass
-    else:
-        import cupy
-
-        if not cupy.is_available():
-            print("gpu_profile.py: no usable CUDA device; nothing to measure.")
-            return 2
-        xp = cupy
-
-        def sync() -> None:
-            cupy.cuda.Device().synchronize()
+    found = cm.gpu_namespace("gpu_profile.py", dry_run=args.dry_run_numpy)
+    if found is None:
+        return 2
+    xp, sync = found
 
     totals: dict[str, float] = defaultdict(float)
     calls: dict[str, int] = defaultdict(int)
