@@ -337,25 +337,26 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             return low, high
 
         @numba.njit(nogil=True, cache=_CACHE)
+        def _float_extremes(flat, ints, fill):  # pragma: no cover
+            """(min, max) of ``flat`` as float64, read through ``ints``, its bits."""
+            low, high = _ordered_min_max(ints, fill)
+            shift = ints.itemsize * 8 - 1
+            bits = np.empty(2, dtype=ints.dtype)
+            bits[0] = low ^ ((low >> shift) & fill)
+            bits[1] = high ^ ((high >> shift) & fill)
+            values = bits.view(flat.dtype)
+            return np.float64(values[0]), np.float64(values[1])
+
+        @numba.njit(nogil=True, cache=_CACHE)
         def min_max(flat):  # pragma: no cover
             """(min, max) of a 1-D float array in one pass, as float64; (nan, nan)
             if it holds a NaN."""
             if flat.itemsize == 4:
-                fill32 = np.int32(0x7FFFFFFF)
-                low, high = _ordered_min_max(flat.view(np.int32), fill32)
-                bits = np.empty(2, dtype=np.int32)
-                bits[0] = low ^ ((low >> 31) & fill32)
-                bits[1] = high ^ ((high >> 31) & fill32)
-                values = bits.view(np.float32)
-                a, b = np.float64(values[0]), np.float64(values[1])
+                a, b = _float_extremes(flat, flat.view(np.int32), np.int32(0x7FFFFFFF))
             else:
-                fill64 = np.int64(0x7FFFFFFFFFFFFFFF)
-                low, high = _ordered_min_max(flat.view(np.int64), fill64)
-                bits = np.empty(2, dtype=np.int64)
-                bits[0] = low ^ ((low >> 63) & fill64)
-                bits[1] = high ^ ((high >> 63) & fill64)
-                values = bits.view(np.float64)
-                a, b = np.float64(values[0]), np.float64(values[1])
+                a, b = _float_extremes(
+                    flat, flat.view(np.int64), np.int64(0x7FFFFFFFFFFFFFFF)
+                )
             if a != a or b != b:
                 return np.nan, np.nan
             return a, b
