@@ -186,7 +186,7 @@ def _function(kernel: str, dtype: Any = None) -> Any:
     return _module.get_function(f"{kernel}<{_TYPES[str(np.dtype(dtype))]}>")
 
 
-def _blocks(work_items: int, per_sm: int = BLOCKS_PER_SM) -> int:
+def _blocks(work_items: int) -> int:
     import cupy
 
     dev = cupy.cuda.Device().id
@@ -195,7 +195,7 @@ def _blocks(work_items: int, per_sm: int = BLOCKS_PER_SM) -> int:
             cupy.cuda.runtime.getDeviceProperties(dev)["multiProcessorCount"]
         )
     wanted = -(-work_items // THREADS)
-    return int(max(1, min(wanted, _sm_count[dev] * per_sm)))
+    return int(max(1, min(wanted, _sm_count[dev] * BLOCKS_PER_SM)))
 
 
 def argmin_rows(dist: Any, c_norms: Any, rows_per_group: int, out: Any) -> Any:

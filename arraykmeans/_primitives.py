@@ -1041,26 +1041,20 @@ def _assign_problems_cupy(Xc, neg2_ct, c_norms, w, sums, weights):
 
     from . import _cupy_kernels as cuk
 
-    P, R, d = Xc.shape
+    P, R, _ = Xc.shape
     k = neg2_ct.shape[2]
     dist = cupy.matmul(Xc, neg2_ct)
     labels = cupy.empty(P * R, dtype=cupy.int64)
     cuk.argmin_rows(dist.reshape(P * R, k), c_norms, R, labels)
     labels = labels.reshape(P, R)
     if sums is not None:
-        cells = labels + (cupy.arange(P, dtype=cupy.int64) * k)[:, None]
-        cuk.segment_sums(
-            cupy.ascontiguousarray(Xc).reshape(P * R, d),
-            cupy.ascontiguousarray(w).reshape(P * R),
-            cells.reshape(P * R),
-            sums,
-            weights,
-        )
+        _sum_problems_cupy(Xc, w, labels, sums, weights)
     return labels
 
 
 def _sum_problems_cupy(X, w, labels, sums, weights):
-    # The sums of a whole stack in one pass: cells problem * k + label.
+    # The sums of a stack (or of a chunk of one) in one pass: cells
+    # problem * k + label, added into ``sums`` (B, k, d) and ``weights`` (B, k).
     import cupy
 
     from . import _cupy_kernels as cuk
