@@ -387,30 +387,83 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 total += np.float64(stored * weights[i])
             return total
 
-        @numba.njit(nogil=True, cache=_CACHE, fastmath={"reassoc", "nnan", "ninf"})
-        def _fixed_width_potential(
-            XT, norms, y, closest, weights, out, D
-        ):  # pragma: no cover
-            """``_closer(_sq_distances_to(...))`` for exactly ``D`` features.
-
-            ``D`` is compiled in as a constant (``numba.literally``), so each
-            row's product is summed in registers and compared at once, without
-            a pass through a distance buffer.
-            """
+        # The fixed-width k-means++ loops below share two helpers compiled with
+        # fused multiply-adds but without reassociation: each row's distance is
+        # then the same chain of operations wherever they are inlined, so the
+        # distances a candidate's potential was summed from are the ones
+        # stored when it wins. Only the sums over rows are reassociated.
+        @numba.njit(nogil=True, cache=_CACHE, fastmath={"contract"})
+        def _row_dot(XT, xy, i, D):  # pragma: no cover
+            """sum_t xy[t] * XT[t, i] for exactly ``D`` features, in order."""
             numba.literally(D)
-            ny = norms[y]
+            s = xy[0] * XT[0, i]
+            for t in range(1, D):
+                s += xy[t] * XT[t, i]
+            return s
+
+        @numba.njit(nogil=True, cache=_CACHE, fastmath={"contract"})
+        def _stored_distance(dot, ny, ni, closest, i):  # pragma: no cover
+            """min(max(ny + ni - 2 dot, 0) in closest's dtype, closest[i])."""
+            return min(closest.dtype.type(max(-2.0 * dot + ny + ni, 0.0)), closest[i])
+
+        @numba.njit(nogil=True, cache=_CACHE, fastmath={"reassoc", "nnan", "ninf"})
+        def _potential(XT, norms, xy, ny, closest, weights, D):  # pragma: no cover
+            """sum_i weights[i] * _stored_distance(row i, candidate xy), float64."""
+            numba.literally(D)
             total = 0.0
             for i in range(XT.shape[1]):
-                s = XT[0, y] * XT[0, i]
-                for t in range(1, D):
-                    s += XT[t, y] * XT[t, i]
-                stored = min(
-                    closest.dtype.type(max(-2.0 * s + ny + norms[i], 0.0)),
-                    closest[i],
-                )
-                out[i] = stored
-                total += np.float64(stored * weights[i])
+                v = _stored_distance(_row_dot(XT, xy, i, D), ny, norms[i], closest, i)
+                total += np.float64(v * weights[i])
             return total
+
+        @numba.njit(nogil=True, cache=_CACHE, fastmath={"reassoc", "nnan", "ninf"})
+        def _four_potentials(
+            XT, norms, x0, x1, x2, x3, ny, closest, weights, out, D
+        ):  # pragma: no cover
+            """:func:`_potential` of four candidates in one pass over the rows.
+
+            Each row's features are loaded once for the four products. Only
+            the sums are kept (``out[:4]``): storing four distance rows in the
+            loop keeps the compiler from vectorising it, so the winner's
+            distances are formed again by :func:`_set_closest`.
+            """
+            numba.literally(D)
+            t0 = 0.0
+            t1 = 0.0
+            t2 = 0.0
+            t3 = 0.0
+            n0 = ny[0]
+            n1 = ny[1]
+            n2 = ny[2]
+            n3 = ny[3]
+            for i in range(XT.shape[1]):
+                ni = norms[i]
+                wi = weights[i]
+                t0 += np.float64(
+                    _stored_distance(_row_dot(XT, x0, i, D), n0, ni, closest, i) * wi
+                )
+                t1 += np.float64(
+                    _stored_distance(_row_dot(XT, x1, i, D), n1, ni, closest, i) * wi
+                )
+                t2 += np.float64(
+                    _stored_distance(_row_dot(XT, x2, i, D), n2, ni, closest, i) * wi
+                )
+                t3 += np.float64(
+                    _stored_distance(_row_dot(XT, x3, i, D), n3, ni, closest, i) * wi
+                )
+            out[0] = t0
+            out[1] = t1
+            out[2] = t2
+            out[3] = t3
+
+        @numba.njit(nogil=True, cache=_CACHE, fastmath={"contract"})
+        def _set_closest(XT, norms, xy, ny, closest, D):  # pragma: no cover
+            """closest[i] = _stored_distance(row i, candidate xy, closest[i])."""
+            numba.literally(D)
+            for i in range(XT.shape[1]):
+                closest[i] = _stored_distance(
+                    _row_dot(XT, xy, i, D), ny, norms[i], closest, i
+                )
 
         def _make_kmeanspp_problems(D):
             """The greedy k-means++ of a stack for ``D`` features (a
@@ -447,8 +500,13 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 dist = np.empty(n, dtype=np.float64)
                 cum = np.empty(n, dtype=np.float64)
                 closest = np.empty(n, dtype=dt)
-                cand = np.empty((m, n), dtype=dt)
+                # Without a fixed width, every candidate's distances are kept
+                # (``cand``); with one, only the candidates' coordinates (``xy``).
+                cand = np.empty((0 if D else m, n), dtype=dt)
                 cand_ids = np.empty(m, dtype=np.int64)
+                pots = np.empty(m, dtype=np.float64)
+                xy = np.empty((m if D else 0, d), dtype=np.float64)
+                ny = np.empty(m, dtype=np.float64)
                 for b in range(P):
                     last = n - 1  # the last row of positive weight
                     while last > 0 and not w[b, last] > 0:
@@ -475,10 +533,17 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                             hi = mid
                     c0 = min(lo, last)
                     indices[b, 0] = c0
-                    _sq_distances_to(XT, norms, c0, dist)
+                    if D:
+                        for t in range(d):
+                            xy[0, t] = XT[t, c0]
+                        closest[:] = np.inf
+                        _set_closest(XT, norms, xy[0], norms[c0], closest, D)
+                    else:
+                        _sq_distances_to(XT, norms, c0, dist)
+                        for i in range(n):
+                            closest[i] = max(dist[i], 0.0)
                     pot = 0.0
                     for i in range(n):
-                        closest[i] = max(dist[i], 0.0)
                         pot += np.float64(closest[i] * w[b, i])
                     current = dt.type(pot)
                     for c in range(1, k):
@@ -498,25 +563,51 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                                 else:
                                     hi = mid
                             cand_ids[j] = min(lo, last)
+                        if D:
+                            for j in range(m):
+                                y = cand_ids[j]
+                                for t in range(d):
+                                    xy[j, t] = XT[t, y]
+                                ny[j] = norms[y]
+                            j = 0
+                            while j + 4 <= m:
+                                _four_potentials(
+                                    XT,
+                                    norms,
+                                    xy[j],
+                                    xy[j + 1],
+                                    xy[j + 2],
+                                    xy[j + 3],
+                                    ny[j : j + 4],
+                                    closest,
+                                    w[b],
+                                    pots[j : j + 4],
+                                    D,
+                                )
+                                j += 4
+                            while j < m:
+                                pots[j] = _potential(
+                                    XT, norms, xy[j], ny[j], closest, w[b], D
+                                )
+                                j += 1
+                        else:
+                            for j in range(m):
+                                _sq_distances_to(XT, norms, cand_ids[j], dist)
+                                pots[j] = _closer(dist, closest, w[b], cand[j])
                         best = 0
                         best_pot = dt.type(0)
                         for j in range(m):
-                            y = cand_ids[j]
-                            if D:
-                                pot = _fixed_width_potential(
-                                    XT, norms, y, closest, w[b], cand[j], D
-                                )
-                            else:
-                                _sq_distances_to(XT, norms, y, dist)
-                                pot = _closer(dist, closest, w[b], cand[j])
-                            rounded = dt.type(pot)
+                            rounded = dt.type(pots[j])
                             if j == 0 or rounded < best_pot:
                                 best = j
                                 best_pot = rounded
                         current = best_pot
                         indices[b, c] = cand_ids[best]
-                        for i in range(n):
-                            closest[i] = cand[best, i]
+                        if D:
+                            _set_closest(XT, norms, xy[best], ny[best], closest, D)
+                        else:
+                            for i in range(n):
+                                closest[i] = cand[best, i]
 
             return kmeanspp_problems
 

@@ -363,10 +363,14 @@ class TestBadInput:
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("d", [D, 16, 17])
-def test_compiled_kmeans_plusplus_selects_the_fallbacks_rows(monkeypatch, dtype, d):
+@pytest.mark.parametrize("trials", [None, 4, 9])
+def test_compiled_kmeans_plusplus_selects_the_fallbacks_rows(
+    monkeypatch, dtype, d, trials
+):
     """The compiled per-problem k-means++ picks the rows the array version picks,
     padding (zero weight, first and last rows) included; with the feature loop
-    unrolled (d <= 16) and not (d = 17)."""
+    unrolled (d <= 16) and not (d = 17), and with candidates taken four at a
+    time (4, 9 trials), one at a time (the default, 3) or both (9)."""
     require_compiled()
     from arraykmeans import _batched_lloyd as blloyd
     from arraykmeans import _primitives as prim
@@ -378,11 +382,17 @@ def test_compiled_kmeans_plusplus_selects_the_fallbacks_rows(monkeypatch, dtype,
     w = np.random.RandomState(1).uniform(0.5, 2, size=X.shape[:2]).astype(dtype)
     w[0, :20] = 0
     w[1, -30:] = 0
-    draws = np.random.RandomState(2).random_sample((B, blloyd.kmeans_plusplus_draws(K)))
+    draws = np.random.RandomState(2).random_sample(
+        (B, blloyd.kmeans_plusplus_draws(K, trials))
+    )
     found = []
     for compiled in (True, False):
         monkeypatch.setattr(prim, "USE_COMPILED", compiled)
-        found.append(blloyd.kmeans_plusplus_batched(xp, X, K, w, draws))
+        found.append(
+            blloyd.kmeans_plusplus_batched(
+                xp, X, K, w, draws, n_local_trials=trials
+            )
+        )
     np.testing.assert_array_equal(found[0], found[1])
     assert not np.any(np.all(found[0][0][:, None, :] == X[0, :20][None], axis=2))
 
