@@ -389,9 +389,7 @@ def test_compiled_kmeans_plusplus_selects_the_fallbacks_rows(
     for compiled in (True, False):
         monkeypatch.setattr(prim, "USE_COMPILED", compiled)
         found.append(
-            blloyd.kmeans_plusplus_batched(
-                xp, X, K, w, draws, n_local_trials=trials
-            )
+            blloyd.kmeans_plusplus_batched(xp, X, K, w, draws, n_local_trials=trials)
         )
     np.testing.assert_array_equal(found[0], found[1])
     assert not np.any(np.all(found[0][0][:, None, :] == X[0, :20][None], axis=2))
