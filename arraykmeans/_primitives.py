@@ -394,8 +394,10 @@ USE_COMPILED = True
 # (32, 100), (64, 256), (8, 16)).
 NUMPY_ROW_MAJOR_RATIO = 2
 NUMPY_ROW_MAJOR_SMALL_K = 64
-# Stacks of small problems measured differently (k=8, d=16: row-major 1.1x):
-# there, row-major only when d >= 2k and k >= 16.
+# Stacks of small problems measured differently (k=8, d=16: row-major 1.1x;
+# 0.94-1.04x once both layouts' products went to BLAS): there, row-major only
+# when d >= 2k and k >= 16 (whole batched fits, row-major over centre-major:
+# 0.88 at (d, k) = (32, 16), 1.21 at (8, 32)).
 NUMPY_ROW_MAJOR_MIN_K = 16
 # With at most this many features the compiled path forms distances itself
 # (vectorised across rows, one call per worker) instead of calling BLAS, and
@@ -1122,12 +1124,19 @@ def _assign_batched_numpy(
         Cg = centers[sel]
         neg2_c = Cg * -2  # (m, k, d)
         c_norms = np.einsum("bkd,bkd->bk", Cg, Cg)
+        # Every product is X @ (-2 C)ᵀ with both operands contiguous: NumPy
+        # hands each product of such stacks to BLAS. With a transposed view as
+        # operand it ran its own loop: 1.6x the time at n=1000, d=16, k=8
+        # (centre-major), and the pool's threads did not run it side by side.
+        neg2_ct = np.ascontiguousarray(neg2_c.transpose(0, 2, 1))
         if kernels is not None:
             if row_major:
-                dist = np.matmul(Xg, neg2_c.transpose(0, 2, 1))
+                dist = np.matmul(Xg, neg2_ct)
             else:
-                # Centre-major blocks (m, k, n) for the vectorised argmin.
-                dist = np.matmul(neg2_c, Xg.transpose(0, 2, 1))
+                # Centre-major blocks (m, k, n) for the vectorised argmin,
+                # written through their transpose.
+                dist = np.empty((m, k, n), dtype=Xg.dtype)
+                np.matmul(Xg, neg2_ct, out=dist.transpose(0, 2, 1))
             part = np.empty((m, k, d) if accumulate else (0, k, d), dtype=acc_dtype)
             totals = np.empty((m, k) if accumulate else (0, k), dtype=acc_dtype)
             kernels.assign_group(
@@ -1151,7 +1160,7 @@ def _assign_batched_numpy(
                 sums[sel] = part
                 weights[sel] = totals
             return
-        dist = np.matmul(Xg, neg2_c.transpose(0, 2, 1))
+        dist = np.matmul(Xg, neg2_ct)
         dist += c_norms[:, None, :]
         lab = dist.argmin(axis=2).astype(np.int32)
         if previous is None:
