@@ -484,6 +484,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 :func:`arraykmeans._batched_lloyd.kmeans_plusplus_batched`: the
                 first row by ``searchsorted(cumsum(p) / total, u, 'right')`` in
                 float64; squared distances formed in float64 as ‖y‖² + ‖x‖² − 2x·y
+                (with a fixed width, x·y as a chain of fused multiply-adds)
                 and stored in the data dtype; candidates by ``searchsorted(cumsum(w
                 * closest), u * pot, 'left')`` (a sequential sum in the data dtype,
                 the search in float64), clipped to the last row of positive weight;
