@@ -341,15 +341,20 @@ def _iterate(
         i,
         max_iter,
     )
-    # Back into the stack: running problem b is row pos[b] of the copy.
+    # Back into the stack: running problem b is row pos[b] of the copy, which
+    # follows the stack's B rows in one gather (a broadcast ``where`` over the
+    # labels took about 5x as long at B=1000, n=1000).
     pos = xp.cumulative_sum(xp.astype(active, xp.int64)) - 1
-    pos = xp.clip(pos, min=0)
-    centers = xp.where(
-        active[:, None, None], xp.take(sub_centers, pos, axis=0), centers
+    source = xp.where(active, B + pos, xp.arange(B, device=device, dtype=xp.int64))
+
+    def merged(full: Array, part: Array) -> Array:
+        return xp.take(xp.concat([full, part], axis=0), source, axis=0)
+
+    return (
+        merged(centers, sub_centers),
+        merged(labels, sub_labels),
+        merged(n_iter, sub_n_iter),
     )
-    labels = xp.where(active[:, None], xp.take(sub_labels, pos, axis=0), labels)
-    n_iter = xp.where(active, xp.take(sub_n_iter, pos, axis=0), n_iter)
-    return centers, labels, n_iter
 
 
 def _relocate_empty_batched(
