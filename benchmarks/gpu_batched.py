@@ -1,11 +1,18 @@
-"""Batched K-means on a GPU: arraykmeans on CuPy against a batched PyTorch Lloyd.
+"""Batched K-means on a GPU: arraykmeans on CuPy against batched PyTorch peers.
 
 The shape of flash-kmeans' headline benchmark by default: B=32 problems of
 n=131072 points, d=128, k=1024, in float32 and float16 (arraykmeans computes
 half precision in float32). Every contender starts from the same centres (the
 first k rows of every problem) and runs the same number of iterations
 (``tol=0``); the floor is the batched product ``X @ C^T`` of the same shape.
-Timings are medians after a warm-up, with device synchronisation.
+Timings are medians after a warm-up (which also absorbs compilation), with
+device synchronisation.
+
+Peers, where they import: a plain batched Lloyd in PyTorch (its float16 run
+sums and counts in float32, as arraykmeans does), and flash-kmeans'
+``batch_kmeans_Euclid`` (Triton kernels; its wheel, and tqdm's, must travel in
+``.whl/`` like the others, see run_gpu.sh). flash-kmeans runs ``iters + 1``
+assignment-and-update steps, as the PyTorch Lloyd does.
 
 Made for a short session on a machine with an NVIDIA GPU (see run_gpu.sh).
 ``--dry-run-numpy`` runs the same logic on NumPy with a small shape, to check
@@ -42,22 +49,27 @@ def to_host(a: Any) -> Any:
 
 
 def torch_batched_lloyd(torch: Any, X: Any, C0: Any, iters: int) -> Any:
-    """Plain batched Lloyd in PyTorch: bmm distances, argmin, scatter-add sums."""
+    """Plain batched Lloyd in PyTorch: bmm distances, argmin, scatter-add sums.
+
+    Sums and counts are float32 whatever X's dtype (in float16 a count of
+    131072 rows would overflow); the centres go back to X's dtype.
+    """
     B, n, d = X.shape
     k = C0.shape[1]
     C = C0.clone()
     offsets = (torch.arange(B, device=X.device) * k)[:, None]
     flat_X = X.reshape(B * n, d)
+    wide = flat_X if X.dtype == torch.float32 else None
     for _ in range(iters):
         dist = torch.baddbmm(
             (C * C).sum(-1)[:, None, :], X, C.transpose(1, 2), alpha=-2.0
         )
         labels = dist.argmin(dim=2)
         ids = (labels + offsets).reshape(-1)
-        sums = torch.zeros(B * k, d, device=X.device, dtype=X.dtype)
-        sums.index_add_(0, ids, flat_X)
-        counts = torch.bincount(ids, minlength=B * k).to(X.dtype)[:, None]
-        new = sums / counts.clamp(min=1)
+        sums = torch.zeros(B * k, d, device=X.device, dtype=torch.float32)
+        sums.index_add_(0, ids, flat_X.float() if wide is None else wide)
+        counts = torch.bincount(ids, minlength=B * k).float()[:, None]
+        new = (sums / counts.clamp(min=1)).to(X.dtype)
         C = torch.where(counts > 0, new, C.reshape(B * k, d)).reshape(B, k, d)
     return C
 
@@ -86,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if found is None:
         return 2
     xp, sync = found
-    torch = None
+    torch = flash = None
     if not args.dry_run_numpy:
         import cupy
 
@@ -94,6 +106,16 @@ def main(argv: list[str] | None = None) -> int:
             import torch
         except ImportError:
             torch = None
+        try:
+            import flash_kmeans as flash
+            from flash_kmeans import interface as flash_interface
+
+            if not flash_interface._HAS_TRITON_IMPL:
+                print("gpu_batched.py: flash-kmeans without Triton; skipped")
+                flash = None
+        except Exception as exc:  # absent, or its imports failed
+            print(f"gpu_batched.py: flash-kmeans not used ({exc!r})")
+            flash = None
 
     def timed(fn: Any) -> float:
         fn()  # warm-up
@@ -184,14 +206,23 @@ def main(argv: list[str] | None = None) -> int:
         contenders["floor X @ C^T (float32)"] = lambda X32=X32, C32=C32: xp.matmul(
             X32, xp.permute_dims(C32, (0, 2, 1))
         )
-        if torch is not None and dtype_name == "float32":
-            tX = torch.as_tensor(host, device="cuda")
+        if torch is not None:
+            tX = torch.as_tensor(host.astype(dtype_name), device="cuda")
             tC = tX[:, :k, :].clone()
             contenders["torch batched Lloyd"] = lambda tX=tX, tC=tC: (
                 torch_batched_lloyd(torch, tX, tC, iters + 1)
             )
+            if flash is not None:
+                contenders["flash-kmeans"] = lambda tX=tX, tC=tC: (
+                    flash.batch_kmeans_Euclid(
+                        tX, k, max_iters=iters + 1, tol=0.0, init_centroids=tC.clone()
+                    )
+                )
         for name, fn in contenders.items():
-            if name.startswith("torch") and not args.dry_run_numpy:
+            if (
+                name in ("torch batched Lloyd", "flash-kmeans")
+                and not args.dry_run_numpy
+            ):
                 # CuPy's pool keeps what earlier contenders freed: hand it back
                 # so that PyTorch can allocate its (B, n, k) distances.
                 cupy.get_default_memory_pool().free_all_blocks()
