@@ -7,6 +7,7 @@ CuPy or PyTorch are missing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -404,3 +405,17 @@ def gpu_namespace(script: str, *, dry_run: bool, compat: bool = False) -> Any:
     else:
         xp = cupy
     return xp, cupy.cuda.Device().synchronize
+
+
+@contextlib.contextmanager
+def cupy_kernels(on: bool) -> Any:
+    """Inside: arraykmeans with its CUDA kernels on, or off (the pure-standard
+    path on CuPy); the previous setting comes back afterwards."""
+    import arraykmeans._primitives as prim
+
+    saved = prim.USE_CUPY_KERNELS
+    prim.USE_CUPY_KERNELS = on
+    try:
+        yield
+    finally:
+        prim.USE_CUPY_KERNELS = saved

@@ -363,8 +363,6 @@ def run_shape(
 
     wm = args.working_memory
 
-    import arraykmeans._primitives as prim
-
     def akm(
         max_iter: int, kernels: bool = True, memory: float | None = wm
     ) -> Callable[[], Any]:
@@ -372,15 +370,11 @@ def run_shape(
             est = arraykmeans.KMeans(
                 n_clusters=k, init=C, n_init=1, max_iter=max_iter, tol=0.0
             )
-            saved = prim.USE_CUPY_KERNELS
-            prim.USE_CUPY_KERNELS = kernels
-            try:
+            with cm.cupy_kernels(kernels):
                 if memory is None:
                     return est.fit(X)
                 with arraykmeans.config_context(working_memory=memory):
                     return est.fit(X)
-            finally:
-                prim.USE_CUPY_KERNELS = saved
 
         return run
 

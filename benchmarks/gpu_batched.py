@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _common as cm
 
 import arraykmeans as ak
-import arraykmeans._primitives as prim
 
 
 def to_host(a: Any) -> Any:
@@ -137,12 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     checks: dict[str, Any] = {}
 
     def fit(X: Any, init: Any, kernels: bool) -> Any:
-        saved = prim.USE_CUPY_KERNELS
-        prim.USE_CUPY_KERNELS = kernels
-        try:
+        with cm.cupy_kernels(kernels):
             return ak.batched_k_means(X, k, init=init, max_iter=iters, tol=0.0)
-        finally:
-            prim.USE_CUPY_KERNELS = saved
 
     def write() -> None:
         # after every dtype, so that a run cut short still leaves its results
