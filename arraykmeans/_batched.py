@@ -544,21 +544,26 @@ class BatchedKMeans(_ParamsProtocol):
         X, xp = self._check_test_data(X, "transform")
         acc = prim.accumulation_dtype(xp, X.dtype, device(X))
         C = xp.astype(self._fit_centers, acc, copy=False)
-        c_norms = xp.sum(C * C, axis=2)
+        c_norms = prim.row_sq_norms(xp, C)
+        Ct = prim.stacked_transpose(xp, C)
         B, n, d = X.shape
         k = C.shape[1]
-        parts = []
-        for p, r in prim.iter_problem_chunks(xp, B, n, 3 * (k + d) * 8):
+        out_dtype = self.cluster_centers_.dtype
+        out = None
+        chunks = prim.iter_problem_chunks(
+            xp, B, n, 3 * (k + d) * 8, cache_bytes=prim.NUMPY_BATCH_BYTES
+        )
+        for p, r in chunks:
             Xa = xp.astype((X[p, r, :] - self._mean[p, ...]) * self._scale, acc)
-            sq = xp.sum(Xa * Xa, axis=2)[:, :, None] - 2 * (
-                Xa @ xp.permute_dims(C[p, ...], (0, 2, 1))
-            )
+            sq = prim.row_sq_norms(xp, Xa)[:, :, None] - 2 * (Xa @ Ct[p, ...])
             sq = xp.maximum(sq + c_norms[p, None, :], xp.zeros_like(sq))
-            parts.append((p, r, xp.sqrt(sq) * (1.0 / self._scale)))
-        out = xp.zeros((B, n, k), dtype=acc, device=device(X))
-        for p, r, part in parts:
+            part = xp.astype(xp.sqrt(sq) * (1.0 / self._scale), out_dtype, copy=False)
+            if p == slice(0, B) and r == slice(0, n):
+                return part
+            if out is None:
+                out = xp.empty((B, n, k), dtype=out_dtype, device=device(X))
             out[p, r, :] = part
-        return xp.astype(out, self.cluster_centers_.dtype, copy=False)
+        return out
 
 
 __all__ = ["BatchedKMeans", "batch_seeds", "batched_k_means"]

@@ -116,10 +116,22 @@ def iter_chunks(n_rows: int, rows: int) -> Iterator[slice]:
 
 
 def row_sq_norms(xp: ModuleType, X: Array) -> Array:
-    """Squared Euclidean norm of each row, in ``X``'s dtype."""
+    """Squared Euclidean norm of each row (along the last axis), in ``X``'s dtype."""
     if is_numpy_namespace(xp):
-        return np.einsum("ij,ij->i", X, X)
-    return xp.sum(X * X, axis=1)
+        return np.einsum("...j,...j->...", X, X)
+    return xp.sum(X * X, axis=-1)
+
+
+def stacked_transpose(xp: ModuleType, C: Array) -> Array:
+    """``C`` of shape (B, k, d) as (B, d, k), the right operand of stacked products.
+
+    On NumPy the result is a contiguous copy: a stacked ``matmul`` whose operand
+    is a transposed view runs NumPy's own loop instead of BLAS.
+    """
+    Ct = xp.permute_dims(C, (0, 2, 1))
+    if is_numpy_namespace(xp):
+        return np.ascontiguousarray(Ct)
+    return Ct
 
 
 def segment_sum(
@@ -900,16 +912,29 @@ def is_same_clustering(xp: ModuleType, labels1: Array, labels2: Array) -> bool:
 
 
 def iter_problem_chunks(
-    xp: ModuleType, n_problems: int, n_rows: int, bytes_per_row: int
+    xp: ModuleType,
+    n_problems: int,
+    n_rows: int,
+    bytes_per_row: int,
+    *,
+    cache_bytes: int | None = None,
 ) -> Iterator[tuple[slice, slice]]:
-    """(problems, rows) slices whose temporaries fit the working-memory budget."""
+    """(problems, rows) slices whose temporaries fit the working-memory budget.
+
+    ``cache_bytes`` is a smaller preferred size for CPU backends, as in
+    :func:`chunk_rows`.
+    """
     budget = working_memory_bytes()
+    cache_rows = None
+    if cache_bytes is not None and is_numpy_namespace(xp):
+        budget = min(budget, cache_bytes)
+        cache_rows = cache_bytes // max(bytes_per_row, 1)
     per_problem = max(1, n_rows * bytes_per_row)
     problems = max(1, min(n_problems, budget // per_problem))
     rows = (
         n_rows
         if problems > 1 or per_problem <= budget
-        else chunk_rows(xp, n_rows, bytes_per_row)
+        else chunk_rows(xp, n_rows, bytes_per_row, cache_rows=cache_rows)
     )
     for p in iter_chunks(n_problems, problems):
         for r in iter_chunks(n_rows, rows):

@@ -255,6 +255,19 @@ class TestEstimator:
             backend.to_numpy(fp), backend.to_numpy(bkm.labels_)
         )
 
+    @pytest.mark.parametrize("working_memory", [0.1, 0.005])
+    def test_transform_in_chunks(self, backend, working_memory):
+        """A small budget splits transform over problems (0.1 MiB) and over rows
+        (5 KiB): every chunk lands in its place of the output."""
+        X = backend.asarray(_problems(9, n=600))
+        bkm = ak.BatchedKMeans(n_clusters=K, random_state=0).fit(X)
+        whole = bkm.transform(X)
+        with ak.config_context(working_memory=working_memory):
+            chunked = bkm.transform(X)
+        assert_same_place(backend, chunked)
+        assert chunked.shape == whole.shape
+        assert_close(backend, chunked, backend.to_numpy(whole), rtol=1e-6, atol=0)
+
     def test_predict_mask(self):
         X = _problems(8)
         bkm = ak.BatchedKMeans(n_clusters=K, random_state=0).fit(X)
