@@ -399,22 +399,25 @@ class KMeans(_ParamsProtocol):
         k = C.shape[0]
         Ca = xp.astype(C, acc, copy=False)
         c_norms = prim.row_sq_norms(xp, Ca)
-        rows = prim.chunk_rows(xp, n, 2 * (k + d) * prim._itemsize(acc))
-        parts = []
+        per_row = 2 * (k + d) * prim._itemsize(acc)
+        rows = prim.chunk_rows(
+            xp, n, per_row, cache_rows=prim.NUMPY_BATCH_BYTES // per_row
+        )
+        out_dtype = self.cluster_centers_.dtype
+        out = None
         for sl in prim.iter_chunks(n, rows):
             Xa = xp.astype(frame.apply(xp, X[sl, ...]), acc, copy=False)
             sq = prim.row_sq_norms(xp, Xa)[:, None] - 2 * (
                 Xa @ xp.permute_dims(Ca, (1, 0))
             )
             sq = xp.maximum(sq + c_norms[None, :], xp.zeros_like(sq))
-            parts.append(
-                xp.astype(
-                    xp.sqrt(sq) * (1.0 / frame.scale),
-                    self.cluster_centers_.dtype,
-                    copy=False,
-                )
-            )
-        return parts[0] if len(parts) == 1 else xp.concat(parts)
+            part = xp.astype(xp.sqrt(sq) * (1.0 / frame.scale), out_dtype, copy=False)
+            if rows >= n:
+                return part
+            if out is None:
+                out = xp.empty((n, k), dtype=out_dtype, device=device(X))
+            out[sl, :] = part
+        return out
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the (weighted) inertia of X under the fitted centres."""
