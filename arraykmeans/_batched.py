@@ -189,19 +189,24 @@ def _check_batch_params(owner: str, params: dict[str, Any]) -> None:
 
 def _check_weights(xp: ModuleType, X: Array, sample_weight: Any, mask: Any) -> Array:
     """(B, n) weights in X's dtype; padding (mask False) gets weight 0."""
-    B, n, _ = X.shape
     w = val.check_sample_weight(xp, X, sample_weight, batched=True)
     if mask is not None:
-        m = val.same_namespace(xp, X, mask, "mask")
-        if tuple(m.shape) != (B, n):
-            raise ValueError(
-                f"mask.shape == {tuple(m.shape)}, expected {(B, n)} (one flag per row "
-                "of every problem)."
-            )
-        if m.dtype != xp.bool:
-            raise TypeError(f"mask must be a boolean array, got dtype {m.dtype}.")
-        w = xp.where(m, w, xp.zeros_like(w))
+        w = xp.where(_check_mask(xp, X, mask), w, xp.zeros_like(w))
     return w
+
+
+def _check_mask(xp: ModuleType, X: Array, mask: Any) -> Array:
+    """The (B, n) boolean row mask of X, in X's namespace and on its device."""
+    B, n, _ = X.shape
+    m = val.same_namespace(xp, X, mask, "mask")
+    if tuple(m.shape) != (B, n):
+        raise ValueError(
+            f"mask.shape == {tuple(m.shape)}, expected {(B, n)} (one flag per row "
+            "of every problem)."
+        )
+    if m.dtype != xp.bool:
+        raise TypeError(f"mask must be a boolean array, got dtype {m.dtype}.")
+    return m
 
 
 def _check_enough_rows(xp: ModuleType, w: Array, n_clusters: int) -> None:
@@ -504,6 +509,15 @@ class BatchedKMeans(_ParamsProtocol):
         """Fit, then return ``labels_``."""
         return self.fit(X, sample_weight=sample_weight, mask=mask).labels_
 
+    def fit_transform(
+        self, X: Any, y: Any = None, sample_weight: Any = None, mask: Any = None
+    ) -> Array:
+        """Fit, then return the distances of every row to its problem's centres.
+
+        Padding rows get distances too (they are rows of X like the others).
+        """
+        return self.fit(X, sample_weight=sample_weight, mask=mask).transform(X)
+
     def _check_test_data(self, X: Any, method: str) -> tuple[Array, ModuleType]:
         if not hasattr(self, "cluster_centers_"):
             raise val.not_fitted_error(self)
@@ -531,13 +545,27 @@ class BatchedKMeans(_ParamsProtocol):
         ).labels
         labels = xp.astype(labels, xp.int32)
         if mask is not None:
-            m = val.same_namespace(xp, X, mask, "mask")
-            if tuple(m.shape) != tuple(X.shape[:2]) or m.dtype != xp.bool:
-                raise ValueError(
-                    f"mask must be a boolean array of shape {tuple(X.shape[:2])}."
-                )
+            m = _check_mask(xp, X, mask)
             labels = xp.where(m, labels, xp.full_like(labels, -1))
         return labels
+
+    def score(
+        self, X: Any, y: Any = None, sample_weight: Any = None, mask: Any = None
+    ) -> Array:
+        """Opposite of every problem's (weighted) inertia under the fitted centres.
+
+        Returns an array of shape (n_problems,) in the accumulation dtype (float64
+        where the namespace and device have it), not one float: problem b's entry
+        is ``KMeans.score`` of ``X[b]``. Rows with zero weight or a False ``mask``
+        add nothing.
+        """
+        X, xp = self._check_test_data(X, "score")
+        w = _check_weights(xp, X, sample_weight, mask)
+        labels = prim.assign_batched(
+            xp, X, self._fit_centers, offset=self._mean, scale=self._scale
+        ).labels
+        centers = xp.astype(self.cluster_centers_, X.dtype, copy=False)
+        return -prim.weighted_inertia_batched(xp, X, w, centers, labels)
 
     def transform(self, X: Any) -> Array:
         """Distances to every centre: (n_problems, n_samples, n_clusters)."""

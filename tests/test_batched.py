@@ -277,6 +277,42 @@ class TestEstimator:
         assert (labels[:, -3:] == -1).all()
         np.testing.assert_array_equal(labels[:, :-3], bkm.labels_[:, :-3])
 
+    def test_predict_bad_mask(self):
+        X = _problems(8)
+        bkm = ak.BatchedKMeans(n_clusters=K, random_state=0).fit(X)
+        with pytest.raises(ValueError, match=r"mask.shape == \(5, 3\)"):
+            bkm.predict(X, mask=np.ones((B, 3), dtype=bool))
+        with pytest.raises(TypeError, match="mask must be a boolean array"):
+            bkm.score(X, mask=np.ones((B, N)))
+
+    def test_score_and_fit_transform(self, backend):
+        """score is minus each problem's inertia, as KMeans.score per problem;
+        fit_transform is fit then transform."""
+        Xn = _problems(10)
+        rng = np.random.RandomState(3)
+        wn = rng.uniform(0.5, 2.0, size=(B, N))
+        mask = np.ones((B, N), dtype=bool)
+        mask[1, -40:] = False
+        X, w = backend.asarray(Xn), backend.asarray(wn)
+        bkm = ak.BatchedKMeans(n_clusters=K, random_state=0)
+        dist = bkm.fit_transform(X, sample_weight=w)
+        assert_close(backend, dist, backend.to_numpy(bkm.transform(X)), atol=0)
+        score = bkm.score(X, sample_weight=w)
+        assert_same_place(backend, score)
+        assert score.shape == (B,)
+        assert score.dtype == bkm.inertia_.dtype
+        np.testing.assert_allclose(
+            backend.to_numpy(score), -backend.to_numpy(bkm.inertia_), rtol=backend.rtol
+        )
+        masked = backend.to_numpy(
+            bkm.score(X, sample_weight=w, mask=backend.asarray(mask))
+        )
+        centres = backend.to_numpy(bkm.cluster_centers_).astype(np.float64)
+        sq = ((Xn[:, :, None, :] - centres[:, None, :, :]) ** 2).sum(-1).min(-1)
+        expected = -(sq * wn * mask).sum(axis=1)
+        np.testing.assert_allclose(masked, expected, rtol=backend.rtol)
+        assert masked[1] > backend.to_numpy(score)[1]
+
     def test_explicit_init_shared_or_per_problem(self):
         X = _problems(9)
         shared = X[0, :K]
