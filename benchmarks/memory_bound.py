@@ -30,6 +30,7 @@ Usage (from the repository root)::
 
     python benchmarks/memory_bound.py             # full size, about a minute or two
     python benchmarks/memory_bound.py --n 200000  # scaled down
+    python benchmarks/memory_bound.py --cases fit,predict,batched-fit
 
 Results go to ``benchmarks/results/<machine>-<YYYY-MM-DD>-memory[-n<N>].json``
 and ``.md``.
@@ -48,8 +49,11 @@ from typing import Any
 import _common as cm
 
 MARK = "@@memory_bound@@"
-CASES = ("fit", "predict", "fit-k-means++")
+CASES = ("fit", "predict", "fit-k-means++", "batched-fit")
 PREDICT_FIT_ROWS = 20  # predict: the model is fitted on the first 20·k rows of X
+# batched-fit: the same X as a stack of problems of 1000 rows, k=8 (the shape of
+# the batched benchmark), default k-means++ initialisation.
+BATCHED_ROWS, BATCHED_K = 1000, 8
 
 
 # ------------------------------------------------------------------ the child
@@ -88,7 +92,12 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         return KMeans(**kw)
 
     est = None
-    if case == "predict":
+    if case == "batched-fit":
+        X = X[: n - n % BATCHED_ROWS].reshape(-1, BATCHED_ROWS, d)
+        est = arraykmeans.BatchedKMeans(
+            BATCHED_K, max_iter=spec["max_iter"], random_state=0
+        )
+    elif case == "predict":
         rows = min(n, PREDICT_FIT_ROWS * k)
         est = make().fit(X[:rows])
     elif case == "fit-k-means++":
@@ -117,8 +126,10 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         if method == "tracemalloc":
             tracemalloc.stop()
     del out
+    n_iter = getattr(est, "n_iter_", None)
     return {
         "x_nbytes": int(X.nbytes),
+        "x_shape": list(X.shape),
         "baseline_rss": base_rss,
         "baseline_ru_maxrss": base_ru,
         "ru_maxrss_delta": peak_ru - base_ru if method == "rss" else None,
@@ -128,7 +139,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         "traced_peak": traced,
         "seconds": seconds,
         "working_memory": working_memory,
-        "n_iter": getattr(est, "n_iter_", None),
+        # Batched fits have one count per problem: the largest is reported.
+        "n_iter": None if n_iter is None else int(np.max(n_iter)),
     }
 
 
@@ -161,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         "--cases",
         default="fit,predict",
         help=f"comma-separated, from {', '.join(CASES)} (default fit,predict; "
-        "fit-k-means++ includes the default initialisation and takes minutes)",
+        "fit-k-means++ includes the default initialisation and takes minutes; "
+        f"batched-fit clusters X as a stack of {BATCHED_ROWS}-row problems with "
+        f"k={BATCHED_K})",
     )
     p.add_argument(
         "--methods",
@@ -214,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     crashed = False
     for lib in libraries:
         for case in cases:
+            if lib == "sklearn" and case == "batched-fit":
+                continue  # scikit-learn has no batched estimator
             merged: dict[str, Any] = {"library": lib, "case": case}
             for method in methods:
                 spec = {
@@ -310,6 +326,11 @@ def report_markdown(doc: dict[str, Any]) -> str:
         "process). The verdict uses the largest. One fresh process per case and method.",
         f"- Command: `{' '.join(doc['command'])}`",
     ]
+    if "batched-fit" in s["cases"]:
+        lines.append(
+            f"- batched-fit: `BatchedKMeans(n_clusters={BATCHED_K})` with k-means++ "
+            f"on the same X as a stack of {BATCHED_ROWS}-row problems."
+        )
     lines += [f"- {line}" for line in cm.describe_machine(doc["machine"])]
     lines.append("")
     headers = [
