@@ -61,7 +61,8 @@ def check_array(
     """Validate a data array and give it a floating dtype to compute in.
 
     float32 and float64 arrays are used as they are; half-precision floats
-    (float16, bfloat16) are computed in float32; integer and boolean data in
+    (float16, bfloat16, including ml_dtypes' bfloat16 NumPy arrays) are computed
+    in float32; integer and boolean data in
     float64 (float32 on devices without float64). Complex and non-numeric
     data, wrong dimensions, empty arrays and non-finite values raise.
 
@@ -93,6 +94,19 @@ def check_array(
     if isinstance(X, np.ndarray) and not X.dtype.isnative:
         # Byte-swapped data (from some file formats): compute on a native copy.
         X = X.astype(X.dtype.newbyteorder("="))
+    if isinstance(X, np.ndarray) and X.dtype.name == "bfloat16":
+        # NumPy has no bfloat16 of its own; ml_dtypes (used by JAX) adds one
+        # as a non-standard dtype. Computed in float32 like other half floats.
+        _check_ndim(X, name, estimator_name, batched)
+        X32, xp, _ = check_array(
+            X.astype(np.float32),
+            name=name,
+            estimator_name=estimator_name,
+            min_samples=min_samples,
+            batched=batched,
+            finite=finite,
+        )
+        return X32, xp, X.dtype
     if isinstance(X, np.ndarray) and X.dtype.kind in "OUSV":
         try:
             X = X.astype(np.float64)

@@ -332,25 +332,44 @@ class TestEstimator:
         assert bkm.set_params(n_clusters=5).n_clusters == 5
 
 
-class TestHalfPrecision:
-    def test_float16_batched(self):
-        X = _problems(10)
-        c16, l16, _, _ = ak.batched_k_means(X.astype(np.float16), K, random_state=0)
-        c32, l32, _, _ = ak.batched_k_means(
-            X.astype(np.float16).astype(np.float32), K, random_state=0
-        )
-        assert c16.dtype == np.float16
-        np.testing.assert_array_equal(l16, l32)
-        np.testing.assert_array_equal(c16, c32.astype(np.float16))
+def _half_dtype(name):
+    if name == "float16":
+        return np.dtype(np.float16)
+    # NumPy's bfloat16 comes from ml_dtypes (as used by JAX).
+    return np.dtype(pytest.importorskip("ml_dtypes").bfloat16)
 
-    def test_float16_single(self):
-        X = _problems(11)[0].astype(np.float16)
+
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+class TestHalfPrecision:
+    """Half floats are computed in float32 and come back in their own dtype."""
+
+    def test_batched(self, half):
+        dt = _half_dtype(half)
+        X = _problems(10)
+        c16, l16, inertia, _ = ak.batched_k_means(X.astype(dt), K, random_state=0)
+        c32, l32, inertia32, _ = ak.batched_k_means(
+            X.astype(dt).astype(np.float32), K, random_state=0
+        )
+        assert c16.dtype == dt
+        np.testing.assert_array_equal(l16, l32)
+        np.testing.assert_array_equal(c16, c32.astype(dt))
+        np.testing.assert_array_equal(inertia, inertia32)
+        bkm = ak.BatchedKMeans(K, random_state=0).fit(X.astype(dt))
+        assert bkm.transform(X.astype(dt)).dtype == dt
+        np.testing.assert_array_equal(bkm.predict(X.astype(dt)), l32)
+
+    def test_single(self, half):
+        dt = _half_dtype(half)
+        X = _problems(11)[0].astype(dt)
         km = ak.KMeans(K, random_state=0).fit(X)
         ref = ak.KMeans(K, random_state=0).fit(X.astype(np.float32))
-        assert km.cluster_centers_.dtype == np.float16
+        assert km.cluster_centers_.dtype == dt
         np.testing.assert_array_equal(km.labels_, ref.labels_)
         np.testing.assert_array_equal(km.predict(X), ref.labels_)
-        assert km.transform(X).dtype == np.float16
+        assert km.transform(X).dtype == dt
+        assert km.inertia_ == ref.inertia_
+        centres, _ = ak.kmeans_plusplus(X, K, random_state=0)
+        assert centres.dtype == dt
 
 
 class TestBadInput:
