@@ -97,7 +97,6 @@ def check_array(
     if isinstance(X, np.ndarray) and X.dtype.name == "bfloat16":
         # NumPy has no bfloat16 of its own; ml_dtypes (used by JAX) adds one
         # as a non-standard dtype. Computed in float32 like other half floats.
-        _check_ndim(X, name, estimator_name, batched)
         X32, xp, _ = check_array(
             X.astype(np.float32),
             name=name,
