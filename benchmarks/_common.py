@@ -17,6 +17,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,20 @@ def describe_machine(info: dict[str, Any]) -> list[str]:
 
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
+
+
+def median_synced_seconds(fn: Any, sync: Any, repeat: int) -> float:
+    """Median wall time of ``fn()`` over ``repeat`` calls after one warm-up, each
+    call between two device synchronisations (``sync``)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return float(statistics.median(times))
 
 
 def summary(values: Sequence[float]) -> dict[str, Any]:

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -115,18 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # absent, or its imports failed
             print(f"gpu_batched.py: flash-kmeans not used ({exc!r})")
             flash = None
-
-    def timed(fn: Any) -> float:
-        fn()  # warm-up
-        sync()
-        times = []
-        for _ in range(args.repeat):
-            sync()
-            start = time.perf_counter()
-            fn()
-            sync()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
 
     B, n, d, k, iters = args.B, args.n, args.d, args.k, args.iters
     rng = np.random.default_rng(0)
@@ -222,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                 # so that PyTorch can allocate its (B, n, k) distances.
                 cupy.get_default_memory_pool().free_all_blocks()
             try:
-                seconds = timed(fn)
+                seconds = cm.median_synced_seconds(fn, sync, args.repeat)
             except Exception as exc:  # record, go on with the others
                 errors[f"{dtype_name} {name}"] = repr(exc)
                 print(f"{dtype_name} {name}: FAILED {exc!r}", flush=True)

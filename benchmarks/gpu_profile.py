@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from collections import defaultdict
@@ -127,17 +126,6 @@ def main(argv: list[str] | None = None) -> int:
             setattr(module, name, fn)
 
     # Column sums in float64, the centring pass's reduction, several ways.
-    def median_time(fn: Any) -> float:
-        fn()
-        times = []
-        for _ in range(5):
-            sync()
-            start = time.perf_counter()
-            fn()
-            sync()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
     ones = xp.ones((1, n), dtype=xp.float64)
     ways = {
         "sum(astype(X, f64), axis=0)": lambda: xp.sum(X.astype(xp.float64), axis=0),
@@ -151,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     doc["column_sums_s"] = {}
     for name, fn in ways.items():
-        seconds = median_time(fn)
+        seconds = cm.median_synced_seconds(fn, sync, 5)
         doc["column_sums_s"][name] = seconds
         print(f"  {name:32s} {seconds:.5f} s", flush=True)
 
