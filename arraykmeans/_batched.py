@@ -290,7 +290,9 @@ def _fit_batched(
         states = [np.random.RandomState(int(s)) for s in seeds]
 
     Xc, mean, scale, var = _centre_problems(xp, X, w)
-    tols = xp.mean(var, axis=1) * tol
+    # The variances hold values of the data dtype: their mean in that dtype is
+    # the tolerance a single fit of each problem uses.
+    tols = xp.astype(xp.mean(xp.astype(var, Xc.dtype), axis=1) * tol, var.dtype)
     if init_is_array:
         init = (init - mean) * scale
 

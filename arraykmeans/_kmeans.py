@@ -293,7 +293,9 @@ class KMeans(_ParamsProtocol):
             init = val.check_init_array(xp, X, init, k)
 
         Xc, frame, variances = _prepare(xp, X, max(abs(low), abs(high)))
-        tol = float(xp.mean(variances)) * self.tol if self.tol != 0 else 0.0
+        # In the variances' dtype, as scikit-learn's np.mean(variances) * tol: in
+        # float32 the rounded tolerance decides when a run stops.
+        tol = float(xp.mean(variances) * self.tol) if self.tol != 0 else 0.0
         if init_is_array:
             init = frame.apply(xp, init)
         # Plain float products: at float64's extremes they give inf or 0, never raise.

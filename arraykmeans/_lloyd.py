@@ -85,7 +85,8 @@ def kmeans_plusplus_init(
     )
     chunks = list(prim.iter_chunks(n, rows))
 
-    def distances_to(idx: Array) -> list[Array]:
+    def distances_to(idx: Array) -> Array:
+        """(len(idx), n) squared distances, stored in the data dtype."""
         Y = xp.astype(xp.take(X, idx, axis=0), acc, copy=False)
         y_norms = prim.row_sq_norms(xp, Y)
         # -2 is a power of two: (-2 Y) X^T is exactly -2 (Y X^T), one pass less.
@@ -97,28 +98,28 @@ def kmeans_plusplus_init(
             dist = dist + y_norms[:, None]
             dist = dist + x_norms[None, sl]
             out.append(xp.astype(xp.maximum(dist, 0.0), dtype, copy=False))
-        return out
+        return out[0] if len(out) == 1 else xp.concat(out, axis=1)
 
-    closest = xp.concat(distances_to(first), axis=1)[0, :]
-    current_pot = closest @ sample_weight
+    # The potentials are products with the weights over whole rows of
+    # distances, shaped as scikit-learn shapes them ((1, n) @ (n,), then
+    # (trials, n) @ (n, 1)): the same BLAS call adds the terms in the same
+    # order, so in float32 the same candidate wins.
+    closest = distances_to(first)
+    current_pot = (closest @ sample_weight)[0]
+    closest = closest[0, :]
+    weights_column = sample_weight[:, None]
     indices = [first]
     for c in range(1, n_clusters):
         rand_vals = trial_u[c - 1, :] * xp.astype(current_pot, acc, copy=False)
         cum = xp.astype(xp.cumulative_sum(sample_weight * closest), acc, copy=False)
         candidates = xp.searchsorted(cum, rand_vals)
         candidates = xp.clip(candidates, max=n - 1)
-        dist_parts = distances_to(candidates)
-        pots = None
-        for j, sl in enumerate(chunks):
-            dist_parts[j] = xp.minimum(closest[None, sl], dist_parts[j])
-            contrib = dist_parts[j] @ sample_weight[sl]
-            pots = contrib if pots is None else pots + contrib
+        dist = xp.minimum(closest[None, :], distances_to(candidates))
+        pots = (dist @ weights_column)[:, 0]
         best = xp.argmin(pots)
         best_arr = xp.reshape(best, (1,))
         current_pot = pots[best]
-        closest = xp.concat(
-            [xp.take(part, best_arr, axis=0) for part in dist_parts], axis=1
-        )[0, :]
+        closest = xp.take(dist, best_arr, axis=0)[0, :]
         indices.append(xp.take(candidates, best_arr))
     indices = xp.concat(indices)
     centers = xp.take(X, indices, axis=0)

@@ -10,8 +10,7 @@ along short rows. The loops here fill those gaps:
   few features: distances formed here, without BLAS, one call per worker);
 * per-problem work for stacks: ``kmeanspp_problems``, ``centre_problems``,
   ``legacy_uniforms`` (every problem's ``RandomState`` draws);
-* single passes: ``inertia_rows`` / ``inertia_problems``, ``min_max``,
-  ``column_sums`` / ``centre_rows``.
+* single passes: ``inertia_rows`` / ``inertia_problems``, ``min_max``.
 
 They are used only when numba imports and ``ARRAYKMEANS_DISABLE_NUMBA`` is not
 set; the array operations of :mod:`arraykmeans._primitives` remain the fallback
@@ -110,15 +109,18 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             """The direct assignment for exactly ``D`` features (a compile-time
             constant, so that the loops over features unroll)."""
 
-            @numba.njit(nogil=True, cache=_CACHE)
+            # Fused multiply-adds, as BLAS forms its products: each distance
+            # is then the very value the BLAS paths (and scikit-learn's gemm)
+            # compute, so labels do not depend on which path ran.
+            @numba.njit(nogil=True, cache=_CACHE, fastmath={"contract"})
             def assign_direct(
                 rows, neg2c, c_norms, weights, labels, sums, totals, accumulate, flush
             ):  # pragma: no cover
                 """Labels (and sums) for rows of ``D`` features, distances formed here.
 
                 ``labels[i]`` = argmin_j (c_norms[j] + rows[i]·neg2c[j]), first on
-                ties: the products are summed feature by feature, then the norm
-                added. Blocks of rows are transposed so that each centre's
+                ties: the products are summed feature by feature as a chain of
+                fused multiply-adds, then the norm added. Blocks of rows are transposed so that each centre's
                 distances are formed and compared down contiguous columns,
                 vectorised across rows. With
                 ``accumulate``, ``sums[c] += weights[i] * rows[i]`` and
@@ -129,6 +131,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                 m = rows.shape[0]
                 k = neg2c.shape[0]
                 dt = rows.dtype
+                zero = dt.type(0)
                 B = _DIRECT_BLOCK
                 XT = np.empty((D, B), dtype=dt)
                 low = np.empty(B, dtype=dt)
@@ -145,15 +148,18 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                         j32 = np.int32(j)
                         if j == 0:
                             for i in range(b):
-                                v = XT[0, i] * neg2c[0, 0]
-                                for t in range(1, D):
+                                # From a zero, so that every product is fused
+                                # into the running sum (a*b + c*d could fuse
+                                # either product; BLAS fuses the later one).
+                                v = zero
+                                for t in range(D):
                                     v += XT[t, i] * neg2c[0, t]
                                 low[i] = v + shift
                                 best[i] = 0
                         else:
                             for i in range(b):
-                                v = XT[0, i] * neg2c[j, 0]
-                                for t in range(1, D):
+                                v = zero
+                                for t in range(D):
                                     v += XT[t, i] * neg2c[j, t]
                                 value = v + shift
                                 smaller = value < low[i]
@@ -676,64 +682,45 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
                         ) / 9007199254740992.0
 
         @numba.njit(nogil=True, cache=_CACHE)
-        def column_sums(rows, total):  # pragma: no cover
-            """total[t] += sum_i rows[i, t], each term widened to total's dtype."""
-            n, d = rows.shape
-            for i in range(n):
-                for t in range(d):
-                    total[t] += rows[i, t]
-
-        @numba.njit(nogil=True, cache=_CACHE)
-        def centre_rows(rows, mean, out, s1, s2):  # pragma: no cover
-            """out = rows - mean (data dtype); s1 += Σ out, s2 += Σ out² (float64)."""
-            n, d = rows.shape
-            for i in range(n):
-                for t in range(d):
-                    v = rows[i, t] - mean[t]
-                    out[i, t] = v
-                    w = np.float64(v)
-                    s1[t] += w
-                    s2[t] += w * w
-
-        @numba.njit(nogil=True, cache=_CACHE)
         def centre_problems(X, w, scale, out, mean, var, extremes):  # pragma: no cover
             """Per problem, centre the rows of positive weight; zero the others.
 
             ``out[b] = (X[b] * scale - mean[b]) * valid``: the mean and the
-            variance over valid rows accumulate in float64 (the mean is rounded
-            to the data dtype before it is subtracted), as in the array version.
+            variance over valid rows are NumPy's ``mean`` and ``var`` of those
+            rows (sums in the data dtype, row after row), so that a problem is
+            centred exactly as a single fit centres its rows.
             ``extremes[b]`` receives the (min, max) of all of X[b], padding
             included, both NaN if X[b] holds a NaN: the pass that reads X for
             the sums gives them, saving a pass over X from memory.
             """
             P, n, d = X.shape
             dt = X.dtype
-            total = np.empty(d, dtype=np.float64)
-            sq = np.empty(d, dtype=np.float64)
+            total = np.empty(d, dtype=dt)
+            sq = np.empty(d, dtype=dt)
             s = dt.type(scale)
             for b in range(P):
-                total[:] = 0.0
-                sq[:] = 0.0
-                count = 0.0
+                total[:] = 0
+                sq[:] = 0
+                count = 0
                 extremes[b, 0], extremes[b, 1] = min_max(X[b].ravel())
                 for i in range(n):
                     if w[b, i] > 0:
-                        count += 1.0
+                        count += 1
                         for t in range(d):
-                            total[t] += np.float64(X[b, i, t] * s)
+                            total[t] += X[b, i, t] * s
                 for t in range(d):
-                    mean[b, t] = dt.type(total[t] / count)
+                    mean[b, t] = total[t] / dt.type(count)
                 for i in range(n):
                     if w[b, i] > 0:
                         for t in range(d):
                             v = X[b, i, t] * s - mean[b, t]
                             out[b, i, t] = v
-                            sq[t] += np.float64(v * v)
+                            sq[t] += v * v
                     else:
                         for t in range(d):
                             out[b, i, t] = 0
                 for t in range(d):
-                    var[b, t] = sq[t] / count
+                    var[b, t] = sq[t] / dt.type(count)
 
         class _Kernels:
             assign_block = staticmethod(assign_block)
@@ -741,9 +728,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             inertia_problems = staticmethod(inertia_problems)
             min_max = staticmethod(min_max)
             centre_problems = staticmethod(centre_problems)
-            column_sums = staticmethod(column_sums)
             legacy_uniforms = staticmethod(legacy_uniforms)
-            centre_rows = staticmethod(centre_rows)
             assign_group = staticmethod(assign_group)
 
             @staticmethod

@@ -744,17 +744,22 @@ def weighted_inertia(
 def centre_columns(xp: ModuleType, X: Array) -> tuple[Array, Array, Array]:
     """``(X - mean, mean, variance)`` per feature; X itself is not modified.
 
-    The mean has X's dtype (it is subtracted in it); the variance, used for the
-    relative tolerance, is in the accumulation dtype. float64 data take the
-    library's own ``mean``/``var`` (bit-identical to scikit-learn's on NumPy).
-    float32 data are summed one cache-sized chunk at a time into float64
-    totals: no widened copy of X and no n×d temporary beyond the result.
+    On NumPy these are NumPy's own ``mean`` and ``var`` in X's dtype, bit for
+    bit, which is what scikit-learn centres with and derives its tolerance
+    from: the centred data then match scikit-learn's to the last bit, so
+    k-means++ draws the same centres in float32 as in float64. The mean is the
+    same whether or not the compiled loops are installed.
+
+    Elsewhere the mean has X's dtype (it is subtracted in it) and the
+    variance, used for the relative tolerance, is in the accumulation dtype:
+    float32 data are summed one chunk at a time into float64 totals, with no
+    widened copy of X and no n×d temporary beyond the result.
     """
-    acc = accumulation_dtype(xp, X.dtype, _dev(X))
     if is_numpy_namespace(xp):
-        if X.dtype == acc:
-            return _centre_columns_numpy_exact(X)
-        return _centre_columns_numpy(X, acc)
+        # A C-ordered copy first, as scikit-learn makes: along a contiguous
+        # axis NumPy would sum pairwise, not row after row.
+        return _centre_columns_numpy_exact(np.ascontiguousarray(X))
+    acc = accumulation_dtype(xp, X.dtype, _dev(X))
     n, d = X.shape
     rows = chunk_rows(xp, n, 2 * d * _itemsize(acc))
     chunks = list(iter_chunks(n, rows))
@@ -807,47 +812,6 @@ def _centre_columns_numpy_exact(X: np.ndarray):
         np.multiply(chunk, chunk, out=block[1 : m + 1])
         total = np.add.reduce(block[: m + 1], axis=0)
     return Xc, mean, total / n
-
-
-def _centre_columns_compiled(X: np.ndarray, kernels: Any):
-    # Both passes over row blocks on the thread pool (partial sums per block,
-    # added in block order, so the result does not depend on timing).
-    n, d = X.shape
-    blocks = list(iter_chunks(n, max(MIN_CHUNK_ROWS, 2**20 // (X.dtype.itemsize * d))))
-    totals = np.zeros((len(blocks), d))
-    s1 = np.zeros((len(blocks), d))
-    s2 = np.zeros((len(blocks), d))
-    Xc = np.empty(X.shape, dtype=X.dtype)
-    each = range(len(blocks))
-    _pool_map(lambda b: kernels.column_sums(X[blocks[b]], totals[b]), each)
-    mean = (totals.sum(axis=0) / n).astype(X.dtype)
-    _pool_map(
-        lambda b: kernels.centre_rows(X[blocks[b]], mean, Xc[blocks[b]], s1[b], s2[b]),
-        each,
-    )
-    m1 = s1.sum(axis=0) / n
-    return Xc, mean, s2.sum(axis=0) / n - m1 * m1
-
-
-def _centre_columns_numpy(X: np.ndarray, acc: Any):
-    kernels = _compiled_kernels()
-    if kernels is not None and acc == np.float64 and X.flags.c_contiguous:
-        return _centre_columns_compiled(X, kernels)
-    n, d = X.shape
-    rows = max(MIN_CHUNK_ROWS, 2**20 // (X.dtype.itemsize * d))
-    total = np.zeros(d, dtype=acc)
-    for sl in iter_chunks(n, rows):
-        total += np.add.reduce(X[sl], axis=0)
-    mean = (total / n).astype(X.dtype)
-    Xc = np.empty(X.shape, dtype=X.dtype)
-    s1 = np.zeros(d, dtype=acc)
-    s2 = np.zeros(d, dtype=acc)
-    for sl in iter_chunks(n, rows):
-        chunk = np.subtract(X[sl], mean, out=Xc[sl])
-        s1 += np.add.reduce(chunk, axis=0)
-        s2 += np.einsum("ij,ij->j", chunk, chunk)
-    s1 /= n
-    return Xc, mean, s2 / n - s1 * s1
 
 
 def extremes(xp: ModuleType, X: Array) -> tuple[float, float]:
@@ -1305,8 +1269,9 @@ def centre_problems(
     Returns ``(Xc, mean, var)``: ``Xc = (X * scale - mean) * valid`` in X's
     dtype, ``mean`` of shape (B, 1, d) in X's dtype and ``var`` of shape (B, d)
     in the accumulation dtype, both over the valid rows (weight > 0). Sums
-    accumulate in the accumulation dtype; the mean is rounded to X's dtype
-    before it is subtracted. ``scale`` is a power of two (exact).
+    accumulate in X's dtype, as :func:`centre_columns` does on NumPy, so that
+    a problem is centred as a single fit on its valid rows is. ``scale`` is a
+    power of two (exact).
 
     With ``with_extremes``, a fourth item ``(min, max)`` of all of X (see
     :func:`extremes`): on NumPy the compiled pass that reads X for the sums
@@ -1347,12 +1312,13 @@ def centre_problems(
         return (*centre_problems(xp, X, sample_weight, scale), found)
     Xs = X * scale if scale != 1.0 else X
     valid = xp.astype(sample_weight > 0, X.dtype)[:, :, None]
-    count = xp.sum(xp.astype(valid, acc), axis=1)  # (B, 1)
-    total = xp.sum(xp.astype(Xs * valid, acc, copy=False), axis=1)
-    mean = xp.astype(total / count, X.dtype)[:, None, :]
+    count = xp.sum(valid, axis=1)  # (B, 1), exact below 2**24 rows
+    # Sums and quotients in the data dtype, as a single fit's NumPy mean and
+    # var: padding rows add exact zeros, so each problem gets its valid rows'.
+    mean = (xp.sum(Xs * valid, axis=1) / count)[:, None, :]
     Xc = (Xs - mean) * valid
-    sq = xp.sum(xp.astype(Xc * Xc, acc, copy=False), axis=1)
-    return Xc, mean, sq / count
+    var = xp.sum(Xc * Xc, axis=1) / count
+    return Xc, mean, xp.astype(var, acc)
 
 
 def legacy_uniforms(seeds: np.ndarray, count: int) -> np.ndarray:

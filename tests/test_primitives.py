@@ -220,6 +220,23 @@ class TestAssign:
             np.testing.assert_array_equal(framed.labels, ref.labels)
             np.testing.assert_allclose(framed.sums, ref.sums, rtol=tol, atol=tol)
 
+    @pytest.mark.parametrize("dtype", ["float32", "float64"])
+    @pytest.mark.parametrize(("d", "k"), [(2, 9), (5, 8), (12, 40), (16, 40)])
+    def test_direct_loop_breaks_near_ties_as_blas(self, dtype, d, k):
+        """Rows all but equidistant from two centres: the last bit of each
+        distance decides the label, and the compiled loop must form the same
+        bits as BLAS (the no-numba path and scikit-learn), in every regime."""
+        require_compiled()
+        rng = np.random.RandomState(d * k)
+        C = rng.randn(k, d).astype(dtype)
+        a, b = rng.randint(0, k, size=(2, 20000))
+        noise = rng.randn(20000, d) * (1e-6 if dtype == "float32" else 1e-14)
+        X = ((C[a] + C[b]) / 2 + noise).astype(dtype)
+        with ak.config_context(working_memory=256):
+            direct = prim._assign_numpy(X, C, None, False, np.float64, None, 1.0)
+            blas = prim._assign_standard(NP, X, C, None, False, np.float64, None, 1.0)
+        np.testing.assert_array_equal(direct.labels, blas.labels)
+
     def test_chunking_does_not_change_results(self):
         X, C, _, w = _data(n=3000)
         whole = prim.assign_chunked(NP, X, C, sample_weight=w, accumulate=True)
@@ -471,28 +488,45 @@ def test_centre_problems_compiled_equals_standard(monkeypatch, dtype):
     )
 
 
-@pytest.mark.parametrize("threads", [True, False], ids=["threads", "one-thread"])
-def test_centre_columns_float32_compiled_equals_numpy(monkeypatch, threads):
-    """The compiled float32 centring (row blocks on the pool) against the NumPy
-    chunked version and an exact float64 reference."""
-    require_compiled()
-    if not threads:
-        monkeypatch.setattr(prim, "_numpy_threading", lambda: None)
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "no-numba"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_centre_columns_is_numpys_mean_and_var(monkeypatch, compiled, dtype, order):
+    """On NumPy the centring is scikit-learn's, bit for bit: ``X.mean(axis=0)``
+    and ``np.var(X, axis=0)`` of a C-ordered X, in X's dtype, whether or not
+    the compiled loops are installed. In float32 the last bit of the centred
+    data decides which k-means++ candidate wins."""
+    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
     rng = np.random.RandomState(8)
-    X = (rng.randn(70000, 3) * 4 + 100).astype(np.float32)
-    monkeypatch.setattr(prim, "USE_COMPILED", True)
-    Xc, mean, var = prim.centre_columns(NP, X)
-    monkeypatch.setattr(prim, "USE_COMPILED", False)
-    Xc2, mean2, var2 = prim.centre_columns(NP, X)
-    exact_mean = X.astype(np.float64).mean(axis=0)
-    assert mean.dtype == np.float32
-    assert Xc.dtype == np.float32
-    np.testing.assert_allclose(mean, exact_mean, rtol=1e-7)
-    np.testing.assert_allclose(mean2, exact_mean, rtol=1e-5)  # float32 chunk sums
-    np.testing.assert_array_equal(Xc, X - mean)
-    np.testing.assert_allclose(var, X.astype(np.float64).var(axis=0), rtol=1e-5)
-    np.testing.assert_allclose(var2, X.astype(np.float64).var(axis=0), rtol=1e-4)
-    np.testing.assert_array_equal(Xc2, X - mean2)
+    for n, d in [(70000, 3), (1000, 32), (5, 1)]:
+        X = np.asarray((rng.randn(n, d) * 4 + 100).astype(dtype), order=order)
+        Xc, mean, var = prim.centre_columns(NP, X)
+        C = np.ascontiguousarray(X)
+        assert mean.dtype == Xc.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(mean, C.mean(axis=0))
+        np.testing.assert_array_equal(Xc, C - C.mean(axis=0))
+        np.testing.assert_array_equal(var, np.var(C, axis=0))
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "no-numba"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_centre_problems_centres_as_a_single_fit(monkeypatch, compiled, dtype):
+    """Each problem's mean and variance are NumPy's over its valid rows, the
+    values a single fit on those rows centres with."""
+    if compiled:
+        require_compiled()
+    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    rng = np.random.RandomState(9)
+    X = (rng.randn(5, 3000, 4) * 3 + 50).astype(dtype)
+    w = np.ones((5, 3000), dtype=dtype)
+    w[1, 2000:] = 0
+    w[2, ::3] = 0
+    Xc, mean, var = prim.centre_problems(NP, X, w, 1.0)
+    for b in range(5):
+        rows = X[b][w[b] > 0]
+        np.testing.assert_array_equal(mean[b, 0], rows.mean(axis=0))
+        np.testing.assert_array_equal(var[b], np.var(rows, axis=0))
+        np.testing.assert_array_equal(Xc[b][w[b] > 0], rows - rows.mean(axis=0))
 
 
 @pytest.mark.parametrize("xp", [NP, array_api_strict], ids=["numpy", "strict"])
