@@ -65,13 +65,16 @@ def set_config(
         memory. Must be positive.
     n_threads : int or None, optional
         The most threads one arraykmeans call computes with on the CPU (NumPy
-        fast paths). Work is then dealt, a piece at a time, to at most this many
-        threads (the caller's and arraykmeans' own pool), with BLAS held to one
-        thread while they run; work done in the caller's thread alone holds BLAS
-        to at most ``n_threads`` threads. ``None`` restores the default: the
-        CPUs this process may run on, capped by what :mod:`threadpoolctl`
-        currently allows (so ``threadpool_limits(1)`` runs everything in the
-        caller's thread). Results do not depend on it. Other backends (CuPy,
+        fast paths: assignment steps, centring, batched k-means++ and
+        inertia). Work is dealt, a piece at a time, to this many threads (the
+        caller's and arraykmeans' own pool), or done in the caller's thread
+        when it is too small to share; BLAS is held to one thread in these
+        paths and in the k-means++ seeding, so that the call uses at most
+        ``n_threads`` cores. ``None`` restores the default: the CPUs this
+        process may run on, capped by what :mod:`threadpoolctl` currently
+        allows (so ``threadpool_limits(1)`` runs everything in the caller's
+        thread). Results do not depend on it. Other BLAS calls (``transform``,
+        ``score``) follow threadpoolctl's limits; other backends (CuPy,
         PyTorch, ...) manage their own threads. Without threadpoolctl installed
         everything runs in the caller's thread. Not given: unchanged.
 

@@ -376,8 +376,8 @@ def _assign_cupy(X, centers, sample_weight, accumulate, offset, scale):
 # The same computation as _assign_standard, organised for CPU caches and cores:
 # chunks small enough that the distance block stays in cache, spread over worker
 # threads (NumPy releases the GIL in BLAS, argmin and sparse products) with
-# BLAS itself limited to one thread meanwhile, as scikit-learn does with OpenMP
-# (see arraykmeans._threads). Sums use a sparse one-hot product (SciPy,
+# BLAS itself limited to one thread, as scikit-learn does with OpenMP (see
+# arraykmeans._threads), also when the caller's thread works alone. Sums use a sparse one-hot product (SciPy,
 # O(rows * d)) when SciPy is present. Rows are cut into pieces by the data's
 # shape alone, the threads take pieces one at a time (a thread slowed by other
 # processes holds up one piece, not a fixed share), and the pieces' partial sums
@@ -404,8 +404,14 @@ NUMPY_THREAD_MIN_WORK = 2**27
 # ... or a quarter of it over at least this many rows: at (100000, 64, 8) and
 # (100000, 64, 16) float32 the pool took 0.85x the time of one thread, while at
 # (50000, 32, 32) and (20000, 64, 64) one thread (BLAS threading each product
-# on its own) was faster.
+# on its own) was faster. (Measured before the caller's thread held BLAS to one
+# thread as well; on a shared machine the pool was then 1.0-1.1x one thread's
+# time at those shapes, so the thresholds stayed.)
 NUMPY_THREAD_MIN_ROWS = 65536
+# OpenBLAS computes products of fewer multiply-adds than this on the calling
+# thread alone (SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD): holding BLAS to
+# one thread for them would only cost the hold.
+NUMPY_BLAS_THREADS_MIN_WORK = 65536 * 4
 # Use the optional compiled row loops (numba) when they are available.
 USE_COMPILED = True
 # The compiled path has BLAS write distance blocks row-major (rows, k) or
@@ -641,7 +647,10 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
         neg2_c = np.ascontiguousarray(neg2_ct.T)  # shared by the workers
     task = work if kernels is None else work_compiled
     partials = _threads.pool_map(
-        task, pieces, hold_blas=True, parallel=n > rows and enough
+        task,
+        pieces,
+        hold_blas=direct is None and rows * k * d >= NUMPY_BLAS_THREADS_MIN_WORK,
+        parallel=n > rows and enough,
     )
     sums = weights = None
     if accumulate and kernels is not None:
@@ -1185,7 +1194,7 @@ def _assign_batched_numpy(
             sums[sel] = np.asarray(part, dtype=acc_dtype).reshape(m, k, d)
             weights[sel] = np.bincount(ids, weights=w, minlength=m * k).reshape(m, k)
 
-    _threads.pool_map(work, groups, hold_blas=True)
+    _threads.pool_map(work, groups, hold_blas=n * k * d >= NUMPY_BLAS_THREADS_MIN_WORK)
     return Assignment(labels=labels, sums=sums, weights=weights, changed=changed)
 
 

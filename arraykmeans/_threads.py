@@ -198,19 +198,20 @@ def pool_map(
     one at a time, so a thread slowed by other processes holds up one item
     only; results come back in item order. Runs in the caller's thread when one
     thread is allowed, when there is a single item, when ``parallel`` is false
-    or when called from a worker. ``hold_blas``: the items call BLAS, which is
-    then held to one thread while the workers run (and, in the caller's thread,
-    to the configured ``n_threads`` if one is set).
+    or when called from a worker. ``hold_blas``: the items call BLAS on
+    products big enough for it to start its threads; BLAS is then held to one
+    thread meanwhile, in the caller's thread alone too (BLAS splitting each
+    cache-sized product gained at most a quarter on an idle machine, and took
+    up to 5x the time when another process kept a core busy).
     """
     items = list(items)
     workers = 1
     if parallel and len(items) > 1 and not getattr(_worker, "active", False):
         workers = min(len(items), worker_threads())
     if workers <= 1:
-        configured = _config._settings()["n_threads"] if hold_blas else None
-        if configured is None:
+        if not hold_blas:
             return [work(item) for item in items]
-        with blas_limit(configured):
+        with blas_limit(1):
             return [work(item) for item in items]
     if not hold_blas:
         return _shared(work, items, workers)

@@ -226,6 +226,25 @@ class TestBlasLimit:
         other.join()
         assert _blas_threads() == before
 
+    @pytest.mark.parametrize("n_threads", [1, 2])
+    def test_pool_map_holds_blas_to_one_thread(self, n_threads):
+        """In the caller's thread alone too: cache-sized products on several
+        BLAS threads were up to 5x slower on a busy machine."""
+        if not _can_thread():
+            pytest.skip("BLAS runs one thread here")
+        before = _blas_threads()
+        seen = []
+
+        def work(i):
+            seen.append(max(_blas_threads().values()))
+            return i
+
+        with ak.config_context(n_threads=n_threads):
+            _threads.pool_map(work, range(6), hold_blas=True)
+            assert _blas_threads() == before
+            _threads.pool_map(work, range(6))
+        assert seen == [1] * 6 + [max(before.values())] * 6
+
     def test_concurrent_fits_restore_blas(self):
         """Eight batched fits at once from the user's own threads, alone and
         inside threadpool_limits(2): BLAS ends as it was."""
