@@ -394,10 +394,9 @@ NUMPY_MIN_ROWS = 256
 NUMPY_MAX_ROWS = 16384
 # Rows per sparse segment-sum product, and per piece of an assignment.
 NUMPY_GROUP_ROWS = 16384
-# ... but at least this many pieces where chunks allow: enough for several per
-# thread, so that the threads finish together on a busy machine. On 2 cores
-# loaded by another process, the step at (100000, 64, 32) float32 took 2x its
-# idle time with pieces taken one at a time.
+# ... but at least this many pieces where chunks allow: several per thread, so
+# that a thread slowed by another process holds up a small share of the step
+# while the others take the rest.
 NUMPY_MIN_PIECES = 16
 # Below this many multiply-adds (n * k * d) one thread is as fast as the pool.
 NUMPY_THREAD_MIN_WORK = 2**27
