@@ -456,7 +456,10 @@ def _initial_centers(
     frame: _Frame,
 ) -> Array:
     if isinstance(init, str) and init == "k-means++":
-        centers, _ = _lloyd.kmeans_plusplus_init(xp, Xc, k, sample_weight, random_state)
+        with prim.one_blas_thread(xp):
+            centers, _ = _lloyd.kmeans_plusplus_init(
+                xp, Xc, k, sample_weight, random_state
+            )
         return centers
     if isinstance(init, str) and init == "random":
         return _lloyd.random_init(xp, Xc, k, sample_weight, random_state)
@@ -585,15 +588,16 @@ def kmeans_plusplus(
         else:
             norms = xp.astype(norms, X.dtype)
     random_state = val.check_random_state(random_state)
-    centers, indices = _lloyd.kmeans_plusplus_init(
-        xp,
-        X,
-        n_clusters,
-        sample_weight,
-        random_state,
-        x_squared_norms=norms,
-        n_local_trials=n_local_trials,
-    )
+    with prim.one_blas_thread(xp):
+        centers, indices = _lloyd.kmeans_plusplus_init(
+            xp,
+            X,
+            n_clusters,
+            sample_weight,
+            random_state,
+            x_squared_norms=norms,
+            n_local_trials=n_local_trials,
+        )
     return xp.astype(centers, result_dtype, copy=False), xp.astype(indices, xp.int64)
 
 

@@ -13,8 +13,8 @@ paths here, never touching the algorithm.
 
 from __future__ import annotations
 
+import contextlib
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import is_cupy_namespace, is_numpy_namespace
 
+from . import _threads
 from ._config import get_config
 
 Array = Any
@@ -373,12 +374,15 @@ def _assign_cupy(X, centers, sample_weight, accumulate, offset, scale):
 # ---------------------------------------------------------------- NumPy fast path
 #
 # The same computation as _assign_standard, organised for CPU caches and cores:
-# chunks small enough that the distance block stays in cache, spread over a pool
-# of threads (NumPy releases the GIL in BLAS, argmin and sparse products) with
-# BLAS itself limited to one thread meanwhile, as scikit-learn does with OpenMP.
-# Sums use a sparse one-hot product (SciPy, O(rows * d)) when SciPy is present.
-# Chunks are dealt to threads in a fixed pattern and partial sums are added in a
-# fixed order, so results do not depend on thread timing.
+# chunks small enough that the distance block stays in cache, spread over worker
+# threads (NumPy releases the GIL in BLAS, argmin and sparse products) with
+# BLAS itself limited to one thread, as scikit-learn does with OpenMP (see
+# arraykmeans._threads), also when the caller's thread works alone. Sums use a sparse one-hot product (SciPy,
+# O(rows * d)) when SciPy is present. Rows are cut into pieces by the data's
+# shape alone, the threads take pieces one at a time (a thread slowed by other
+# processes holds up one piece, not a fixed share), and the pieces' partial sums
+# are added in piece order: results depend neither on the thread count nor on
+# timing.
 
 # Distance blocks of about this size stay in a core's L2 cache.
 NUMPY_BLOCK_BYTES = 2**19
@@ -388,15 +392,25 @@ NUMPY_BLOCK_BYTES = 2**19
 NUMPY_CHUNK_BYTES = 2**20
 NUMPY_MIN_ROWS = 256
 NUMPY_MAX_ROWS = 16384
-# Rows per sparse segment-sum product.
+# Rows per sparse segment-sum product, and per piece of an assignment.
 NUMPY_GROUP_ROWS = 16384
+# ... but at least this many pieces where chunks allow: several per thread, so
+# that a thread slowed by another process holds up a small share of the step
+# while the others take the rest.
+NUMPY_MIN_PIECES = 16
 # Below this many multiply-adds (n * k * d) one thread is as fast as the pool.
 NUMPY_THREAD_MIN_WORK = 2**27
 # ... or a quarter of it over at least this many rows: at (100000, 64, 8) and
 # (100000, 64, 16) float32 the pool took 0.85x the time of one thread, while at
 # (50000, 32, 32) and (20000, 64, 64) one thread (BLAS threading each product
-# on its own) was faster.
+# on its own) was faster. (Measured before the caller's thread held BLAS to one
+# thread as well; on a shared machine the pool was then 1.0-1.1x one thread's
+# time at those shapes, so the thresholds stayed.)
 NUMPY_THREAD_MIN_ROWS = 65536
+# OpenBLAS computes products of fewer multiply-adds than this on the calling
+# thread alone (SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD): holding BLAS to
+# one thread for them would only cost the hold.
+NUMPY_BLAS_THREADS_MIN_WORK = 65536 * 4
 # Use the optional compiled row loops (numba) when they are available.
 USE_COMPILED = True
 # The compiled path has BLAS write distance blocks row-major (rows, k) or
@@ -414,7 +428,7 @@ NUMPY_ROW_MAJOR_SMALL_K = 64
 # 0.88 at (d, k) = (32, 16), 1.21 at (8, 32)).
 NUMPY_ROW_MAJOR_MIN_K = 16
 # With at most this many features the compiled path forms distances itself
-# (vectorised across rows, one call per worker) instead of calling BLAS, and
+# (vectorised across rows, one call per piece) instead of calling BLAS, and
 # with up to NUMPY_DIRECT_WIDE_D features when there are at least twice as many
 # centres. Fit time over the BLAS path's at n=100000, float32 / float64:
 # (2, 8) 0.67 / 0.77 (against the earlier direct loop), (6, 8) 0.43 / 0.66,
@@ -428,68 +442,6 @@ NUMPY_DIRECT_WIDE_D = 16
 # 4 MiB groups fitted in 0.96-1.0x the time of 2 MiB ones (3 runs of 5,
 # clustered data and noise), 512 KiB groups in 1.3-1.6x.
 NUMPY_BATCH_BYTES = 2**22
-
-
-def _cpu_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-_POOL: Any = None
-_CONTROLLER: Any = None
-
-
-def _forget_pool() -> None:
-    # A forked child inherits the pool object but not its threads: start afresh.
-    global _POOL, _CONTROLLER
-    _POOL = _CONTROLLER = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
-
-
-def _pool_map(work: Any, items: Any, *, one_blas_thread: bool = False) -> list[Any]:
-    """``[work(item) for item in items]``, on the thread pool when there are several.
-
-    ``one_blas_thread`` holds BLAS to one thread while the pool runs, for work
-    whose items call BLAS themselves.
-    """
-    items = list(items)
-    threading = _numpy_threading() if len(items) > 1 else None
-    if threading is None:
-        return [work(item) for item in items]
-    pool, controller = threading
-    if not one_blas_thread:
-        return list(pool.map(work, items))
-    with controller.limit(limits=1, user_api="blas"):
-        return list(pool.map(work, items))
-
-
-def _numpy_threading() -> tuple[Any, Any] | None:
-    """(thread pool, threadpoolctl controller), or None to run in the caller's thread.
-
-    Threads only pay when BLAS can be held to one thread meanwhile; that needs
-    threadpoolctl, an optional dependency.
-    """
-    global _POOL, _CONTROLLER
-    n_threads = _cpu_threads()
-    if n_threads < 2:
-        return None
-    if _CONTROLLER is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            return None
-        from concurrent.futures import ThreadPoolExecutor
-
-        _CONTROLLER = ThreadpoolController()
-        _POOL = ThreadPoolExecutor(
-            max_workers=n_threads, thread_name_prefix="arraykmeans"
-        )
-    return _POOL, _CONTROLLER
 
 
 def _sparse_segment_sum(
@@ -507,6 +459,37 @@ def _sparse_segment_sum(
         shape=(k, m),
     )
     return onehot @ values
+
+
+def one_blas_thread(xp: ModuleType) -> Any:
+    """A context that holds BLAS to one thread on NumPy (does nothing elsewhere).
+
+    For work that calls BLAS on cache-sized chunks in the caller's thread, such
+    as the k-means++ seeding: at (100000, 32) float32, k=64, seeding took the
+    same time idle with one BLAS thread as with two, and 0.3-0.4x the time with
+    two when another process kept one of the two cores busy (BLAS splits each
+    small product between its threads, which then wait for each other).
+    """
+    if not is_numpy_namespace(xp):
+        return contextlib.nullcontext()
+    return _threads.blas_limit(1)
+
+
+def _row_pieces(n: int, rows: int, partial_bytes: int) -> list[tuple[int, int]]:
+    """Row ranges ``(start, stop)`` that the assignment's workers take one at a time.
+
+    Whole chunks of ``rows``, about NUMPY_GROUP_ROWS rows each but at least
+    NUMPY_MIN_PIECES pieces where chunks allow, and no more pieces than the
+    working memory holds partial sums (``partial_bytes`` each) for. The cut
+    depends on the data's shape only: the partial sums, added in piece order,
+    are the same whatever the number of threads.
+    """
+    size = max(rows, min(NUMPY_GROUP_ROWS, -(-n // NUMPY_MIN_PIECES)))
+    if size < n:
+        most = max(1, working_memory_bytes() // max(partial_bytes, 1))
+        size = max(size, -(-n // most))
+    size = -(-size // rows) * rows
+    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
 
 def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scale):
@@ -531,11 +514,10 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     enough = n * k * d >= NUMPY_THREAD_MIN_WORK or (
         n >= NUMPY_THREAD_MIN_ROWS and n * k * d >= NUMPY_THREAD_MIN_WORK // 4
     )
-    threading = _numpy_threading() if n > rows and enough else None
-    n_workers = min(-(-n // rows), _cpu_threads()) if threading else 1
-    # Each worker takes one contiguous share of the rows; sums are formed per group
-    # of rows, so that the sparse product's fixed cost is paid rarely.
-    bounds = [n * i // n_workers for i in range(n_workers + 1)]
+    # The rows are cut into pieces whatever the thread count (see _row_pieces);
+    # within a piece sums are formed per group of rows, so that the sparse
+    # product's fixed cost is paid rarely.
+    pieces = _row_pieces(n, rows, (k * d + k) * np.dtype(acc_dtype).itemsize)
     group_rows = max(rows, NUMPY_GROUP_ROWS)
 
     def framed(rows_: slice) -> np.ndarray:
@@ -546,14 +528,15 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
             Xc = Xc * scale
         return Xc
 
-    def work(worker: int):
+    def work(piece: tuple[int, int]):
+        lo, hi = piece
         block = np.empty((rows, k), dtype=dtype)
         if augment:
             padded = np.empty((rows, d + 1), dtype=dtype)
             padded[:, d] = 1
         sums = np.zeros((k, d), dtype=acc_dtype) if accumulate else None
-        for g0 in range(bounds[worker], bounds[worker + 1], group_rows):
-            g1 = min(g0 + group_rows, bounds[worker + 1])
+        for g0 in range(lo, hi, group_rows):
+            g1 = min(g0 + group_rows, hi)
             for c0 in range(g0, g1, rows):
                 sl = slice(c0, min(c0 + rows, g1))
                 m = sl.stop - sl.start
@@ -580,7 +563,7 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
                 sums += part
         return sums
 
-    def work_compiled(worker: int):
+    def work_compiled(piece: tuple[int, int]):
         # BLAS forms each distance block centre-major, (k, rows); one compiled
         # pass takes every row's argmin (vectorised across rows, norms added on
         # the way) and another adds the rows, still in cache, to their sums.
@@ -588,11 +571,11 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
         # NUMPY_ROW_MAJOR_*), the argmin runs along each row instead; with
         # few features (NUMPY_DIRECT_*) the loop forms distances itself.
         if direct is not None:
-            # No BLAS: one call takes the worker's rows (chunk by chunk only
+            # No BLAS: one call takes the piece's rows (chunk by chunk only
             # where the rows must first be shifted or scaled).
             sums = np.zeros((k if accumulate else 0, d), dtype=acc_dtype)
             totals = np.zeros(k if accumulate else 0, dtype=acc_dtype)
-            lo, hi = bounds[worker], bounds[worker + 1]
+            lo, hi = piece
             step = max(1, hi - lo if offset is None and scale == 1.0 else rows)
             for c0 in range(lo, hi, step):
                 sl = slice(c0, min(c0 + step, hi))
@@ -615,8 +598,9 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
         local = np.zeros((k if accumulate else 0, d), dtype=dtype)
         totals = np.zeros(k if accumulate else 0, dtype=acc_dtype)
         pending = 0
-        for c0 in range(bounds[worker], bounds[worker + 1], rows):
-            sl = slice(c0, min(c0 + rows, bounds[worker + 1]))
+        lo, hi = piece
+        for c0 in range(lo, hi, rows):
+            sl = slice(c0, min(c0 + rows, hi))
             Xc = framed(sl)
             m = Xc.shape[0]
             if row_major:
@@ -661,7 +645,12 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     if kernels is not None:
         neg2_c = np.ascontiguousarray(neg2_ct.T)  # shared by the workers
     task = work if kernels is None else work_compiled
-    partials = _pool_map(task, range(n_workers), one_blas_thread=True)
+    partials = _threads.pool_map(
+        task,
+        pieces,
+        hold_blas=direct is None and rows * k * d >= NUMPY_BLAS_THREADS_MIN_WORK,
+        parallel=n > rows and enough,
+    )
     sums = weights = None
     if accumulate and kernels is not None:
         sums, weights = partials[0]
@@ -827,9 +816,9 @@ def extremes(xp: ModuleType, X: Array) -> tuple[float, float]:
         and (X.flags.c_contiguous or X.flags.f_contiguous)
     ):
         flat = np.ravel(X, order="K")  # a view, no copy
-        parts = 4 * _cpu_threads() if flat.size >= 2**22 else 1
+        parts = 4 * _threads.worker_threads() if flat.size >= 2**22 else 1
         pieces = iter_chunks(flat.size, -(-flat.size // parts))
-        found = _pool_map(lambda sl: kernels.min_max(flat[sl]), pieces)
+        found = _threads.pool_map(lambda sl: kernels.min_max(flat[sl]), pieces)
         lows = [float(lo) for lo, _ in found]
         highs = [float(hi) for _, hi in found]
         if any(math.isnan(v) for v in lows):
@@ -1168,7 +1157,7 @@ def _assign_batched_numpy(
             sums[sel] = np.asarray(part, dtype=acc_dtype).reshape(m, k, d)
             weights[sel] = np.bincount(ids, weights=w, minlength=m * k).reshape(m, k)
 
-    _pool_map(work, groups, one_blas_thread=True)
+    _threads.pool_map(work, groups, hold_blas=n * k * d >= NUMPY_BLAS_THREADS_MIN_WORK)
     return Assignment(labels=labels, sums=sums, weights=weights, changed=changed)
 
 
@@ -1251,9 +1240,11 @@ def gather_rows(xp: ModuleType, X: Array, indices: Array) -> Array:
 
 def _map_problems(n_problems: int, work: Any) -> None:
     """Call ``work(slice)`` on consecutive groups of problems, on the thread pool."""
-    parts = 4 * _cpu_threads() if _numpy_threading() is not None else 1
+    # Several groups per thread, taken one at a time; each problem's results are
+    # its own, so the grouping does not change them.
+    parts = 4 * _threads.worker_threads()
     size = -(-n_problems // min(n_problems, parts))
-    _pool_map(work, iter_chunks(n_problems, size))
+    _threads.pool_map(work, iter_chunks(n_problems, size))
 
 
 def centre_problems(

@@ -19,6 +19,12 @@ from arraykmeans import _primitives as prim
 NP = array_namespace(np.zeros(1))
 
 
+def _for_this_test(request, context):
+    """Enter ``context`` (a config_context) until the test's teardown."""
+    context.__enter__()
+    request.addfinalizer(lambda: context.__exit__(None, None, None))
+
+
 def _data(n=257, d=5, k=7, seed=0):
     rng = np.random.RandomState(seed)
     return (
@@ -121,7 +127,7 @@ class TestAssign:
     @pytest.mark.parametrize("threads", [True, False], ids=["threads", "one-thread"])
     @pytest.mark.parametrize("k", [9, 80], ids=["k9", "k80"])
     def test_numpy_fast_path_equals_standard(
-        self, monkeypatch, compiled, sparse, threads, k
+        self, monkeypatch, request, compiled, sparse, threads, k
     ):
         """Many chunks; threads, SciPy, numba or not; short and long rows: as the fallback."""
         if compiled:
@@ -135,7 +141,7 @@ class TestAssign:
         if threads:
             monkeypatch.setattr(prim, "NUMPY_THREAD_MIN_WORK", 0)
         else:
-            monkeypatch.setattr(prim, "_numpy_threading", lambda: None)
+            _for_this_test(request, ak.config_context(n_threads=1))
         offset = np.linspace(-1, 1, 20)
         for kwargs in ({}, {"offset": offset, "scale": 0.25}):
             fast = prim._assign_numpy(
@@ -185,7 +191,9 @@ class TestAssign:
             "direct-d16-wide",
         ],
     )
-    def test_compiled_layouts_equal_standard(self, monkeypatch, threads, d, k, layout):
+    def test_compiled_layouts_equal_standard(
+        self, monkeypatch, request, threads, d, k, layout
+    ):
         """Long rows (d >= 2k): BLAS writes row-major blocks; otherwise
         centre-major; few features: distances formed without BLAS. Same labels
         and sums as the fallback."""
@@ -194,7 +202,7 @@ class TestAssign:
         if threads:
             monkeypatch.setattr(prim, "NUMPY_THREAD_MIN_WORK", 0)
         else:
-            monkeypatch.setattr(prim, "_numpy_threading", lambda: None)
+            _for_this_test(request, ak.config_context(n_threads=1))
         X, C, _, w = _data(n=9000, d=d, k=k)
         direct = d <= prim.NUMPY_DIRECT_MAX_D or (
             d <= prim.NUMPY_DIRECT_WIDE_D and k >= 2 * d
