@@ -519,7 +519,7 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     rows = chunk_rows(np, n, dtype.itemsize * (k + 2 * d) + 16, cache_rows=rows)
     neg2_ct = (centers * -2).T
     c_norms = row_sq_norms(np, centers)
-    kernels = _compiled_kernels()
+    kernels = _compiled_kernels(X, centers, sample_weight)
     # With many centres per feature, a column of ones appended to the rows and
     # the centre norms appended to the product's right-hand side let BLAS add
     # the norms: one pass over the distance block less, for a copy of the rows.
@@ -678,12 +678,26 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     return Assignment(labels=labels, sums=sums, weights=weights)
 
 
-def _compiled_kernels() -> Any:
-    """The numba row loops, or None (numba absent or disabled)."""
+# The dtypes the compiled loops are typed for: numba has no float16 or
+# bfloat16 arithmetic (a float16 operand raises NotImplementedError).
+_COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _compiled_kernels(*arrays: Any) -> Any:
+    """The numba row loops, or None (numba absent or disabled).
+
+    ``arrays`` are the floating operands the caller will pass (None entries are
+    ignored): the loops are returned only if they all share one dtype the
+    loops support, so that half-precision or mixed operands take the array
+    path instead of failing to compile.
+    """
     if not USE_COMPILED:
         return None
     from ._numba_kernels import KERNELS
 
+    dtypes = {np.dtype(a.dtype) for a in arrays if a is not None}
+    if KERNELS is None or len(dtypes) > 1 or not dtypes <= set(_COMPILED_DTYPES):
+        return None
     return KERNELS
 
 
@@ -721,7 +735,7 @@ def weighted_inertia(
     if not is_numpy_namespace(xp):
         sq = sq_distances_to_assigned(xp, X, centers, labels, dtype=acc)
         return float(sq @ xp.astype(sample_weight, acc, copy=False))
-    kernels = _compiled_kernels()
+    kernels = _compiled_kernels(X, centers, sample_weight)
     if kernels is not None:
         return float(kernels.inertia_rows(X, centers, labels, sample_weight))
     n, d = X.shape
@@ -830,7 +844,7 @@ def _centre_columns_compiled(X: np.ndarray, kernels: Any):
 
 
 def _centre_columns_numpy(X: np.ndarray, acc: Any):
-    kernels = _compiled_kernels()
+    kernels = _compiled_kernels(X)
     if kernels is not None and acc == np.float64 and X.flags.c_contiguous:
         return _centre_columns_compiled(X, kernels)
     n, d = X.shape
@@ -856,7 +870,7 @@ def extremes(xp: ModuleType, X: Array) -> tuple[float, float]:
     One compiled pass on NumPy where numba is available (large arrays in
     pieces on the thread pool), else two reductions.
     """
-    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    kernels = _compiled_kernels(X) if is_numpy_namespace(xp) else None
     if (
         kernels is not None
         and X.size
@@ -1116,7 +1130,7 @@ def _assign_batched_numpy(
     k = centers.shape[1]
     if accumulate and (offset is not None or scale != 1.0):
         raise ValueError("accumulate=True expects data already in the centres' frame")
-    kernels = _compiled_kernels()
+    kernels = _compiled_kernels(X, centers, sample_weight)
     changed = None
     if previous is None:
         labels = np.zeros((B, n), dtype=np.int32)
@@ -1315,7 +1329,7 @@ def centre_problems(
     """
     B, _, d = X.shape
     acc = accumulation_dtype(xp, X.dtype, _dev(X))
-    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    kernels = _compiled_kernels(X, sample_weight) if is_numpy_namespace(xp) else None
     if kernels is not None:
         X = np.ascontiguousarray(X)
         w = np.ascontiguousarray(sample_weight)
@@ -1391,7 +1405,7 @@ def kmeanspp_indices_compiled(
     uniform draws, ``p`` (B, n) the normalised weights. Returns indices of
     shape (B, k).
     """
-    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    kernels = _compiled_kernels(X, sample_weight, p) if is_numpy_namespace(xp) else None
     if kernels is None:
         return None
     B = X.shape[0]
@@ -1421,7 +1435,9 @@ def weighted_inertia_batched(
     """
     B, n, d = X.shape
     acc = accumulation_dtype(xp, X.dtype, _dev(X))
-    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    kernels = (
+        _compiled_kernels(X, centers, sample_weight) if is_numpy_namespace(xp) else None
+    )
     if kernels is not None:
         out = np.zeros(B, dtype=np.float64)
 
