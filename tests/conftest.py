@@ -174,3 +174,23 @@ def require_compiled() -> None:
 
     if KERNELS is None:
         pytest.skip("compiled loops unavailable (numba missing or disabled)")
+
+
+def few_distinct_rows(seed: int, n_problems: int | None = None) -> tuple:
+    """A small data set of few distinct rows (duplicates, ties) and a k close
+    to n: ``(X, k, init)`` with X integer-valued (uint8 on every other seed),
+    of shape (n, d), or (n_problems, n, d) with each problem drawn on its own.
+    The corner where empty clusters are relocated in the iteration that
+    converges."""
+    rng = np.random.RandomState(seed)
+    n = int(rng.randint(2, 21))
+    d = int(rng.randint(1, 4))
+    k = (
+        int(rng.randint(max(1, n - 5), n + 1))
+        if seed % 3
+        else int(rng.randint(1, n + 1))
+    )
+    init = ("random", "k-means++")[seed % 2]
+    shape = (n, d) if n_problems is None else (n_problems, n, d)
+    X = rng.randint(int(rng.randint(2, 4)), size=shape) * int(rng.choice([1, 5, 7]))
+    return X.astype(np.uint8 if seed % 2 else np.float64), k, init

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_close, assert_same_place, require_compiled
+from conftest import (
+    assert_close,
+    assert_same_place,
+    few_distinct_rows,
+    require_compiled,
+)
 
 import arraykmeans as ak
 from arraykmeans import _batched as _batched_module
+from arraykmeans import _primitives as prim
 
 B, N, D, K = 5, 240, 3, 4
 
@@ -121,6 +127,40 @@ class TestSameAsSingleFits:
             )
             _check_problem(backend, single, centers, labels, inertia, n_iter, b)
         assert np.abs(centers).max() < 100
+
+
+@pytest.mark.parametrize(
+    ("where", "cases"), [("numba", 120), ("no-numba", 120), ("strict", 30)]
+)
+def test_labels_and_inertia_are_those_of_the_centres(monkeypatch, where, cases):
+    """Per problem, labels_ == predict(X) and inertia_ == -score(X) on the
+    training data, also where a problem converges strictly in the iteration
+    that relocated an empty cluster (few distinct rows, k close to n). Without
+    numba the running problems also leave the stack as soon as one stops."""
+    from arraykmeans import _batched_lloyd
+
+    monkeypatch.setattr(prim, "USE_COMPILED", where == "numba")
+    if where != "numba":
+        monkeypatch.setattr(_batched_lloyd, "COMPACT_MIN_PROBLEMS", 2)
+        monkeypatch.setattr(_batched_lloyd, "COMPACT_RATIO", 1)
+    xp = np
+    if where == "strict":
+        import array_api_strict as xp
+    for seed in range(cases):
+        Xn, k, init = few_distinct_rows(seed, n_problems=3)
+        X = xp.asarray(Xn)
+        est = ak.BatchedKMeans(k, init=init, random_state=seed).fit(X)
+        case = f"seed={seed}, X={Xn.tolist()}, k={k}, init={init}"
+        np.testing.assert_array_equal(
+            np.asarray(est.labels_), np.asarray(est.predict(X)), err_msg=case
+        )
+        np.testing.assert_allclose(
+            -np.asarray(est.score(X)),
+            np.asarray(est.inertia_),
+            rtol=1e-9,
+            atol=1e-9,
+            err_msg=case,
+        )
 
 
 class TestRagged:

@@ -11,10 +11,11 @@ import warnings
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
-from conftest import assert_close, assert_same_place, make_blobs
+from conftest import assert_close, assert_same_place, few_distinct_rows, make_blobs
 
 import arraykmeans
 from arraykmeans import ConvergenceWarning, KMeans, k_means, kmeans_plusplus
+from arraykmeans import _primitives as prim
 
 N, D, K = 240, 4, 5
 
@@ -518,6 +519,33 @@ class TestConsistency:
         np.testing.assert_array_equal(
             _np(backend, km.labels_), _np(backend, km.predict(X))
         )
+
+    @pytest.mark.parametrize(
+        ("where", "cases"),
+        [("numba", 200), ("no-numba", 200), ("strict", 40)],
+    )
+    def test_labels_and_inertia_are_those_of_the_centres(
+        self, monkeypatch, where, cases
+    ):
+        """On the training data labels_ == predict(X) and inertia_ == -score(X),
+        also where a run converges strictly in the iteration that relocated an
+        empty cluster (few distinct rows, k close to n). scikit-learn reports
+        the labels and inertia of the centres before the relocation there."""
+        monkeypatch.setattr(prim, "USE_COMPILED", where == "numba")
+        xp = np
+        if where == "strict":
+            import array_api_strict as xp
+        for seed in range(cases):
+            Xn, k, init = few_distinct_rows(seed)
+            X = xp.asarray(Xn)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                km = KMeans(k, init=init, n_init=1, random_state=seed).fit(X)
+            case = f"seed={seed}, X={Xn.tolist()}, k={k}, init={init}"
+            np.testing.assert_array_equal(
+                np.asarray(km.labels_), np.asarray(km.predict(X)), err_msg=case
+            )
+            assert -km.score(X) == pytest.approx(km.inertia_, rel=1e-9, abs=1e-9), case
 
     def test_fit_predict(self, backend):
         X = backend.asarray(_blobs())
