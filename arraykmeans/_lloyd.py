@@ -204,7 +204,7 @@ def lloyd(
     max_iter: int,
     tol: float,
     verbose: bool = False,
-    inertia_scale: float = 1.0,
+    unit: float = 1.0,
 ) -> LloydResult:
     """One run of Lloyd's algorithm with scikit-learn's stopping rules.
 
@@ -213,7 +213,8 @@ def lloyd(
     from their centres). The run stops on strict convergence (labels unchanged),
     when the squared centre shift is ``<= tol``, or after ``max_iter`` iterations;
     except on strict convergence, the labels are then recomputed from the final
-    centres so that they match ``predict``.
+    centres so that they match ``predict``. ``unit`` converts the verbose
+    output's distances to the caller's units (see ``_Frame.squared``).
 
     That final assignment is the next iteration's assignment, so the loop runs it
     first and reads the previous iteration's shift test together with this one's
@@ -265,15 +266,15 @@ def lloyd(
             if verbose:
                 print(
                     f"Converged at iteration {i - 1}: center shift "
-                    f"{shift_tot * inertia_scale} within tolerance "
-                    f"{tol * inertia_scale}."
+                    f"{shift_tot * unit * unit} within tolerance "
+                    f"{tol * unit * unit}."
                 )
             break
         if i == max_iter:
             break
         if verbose:
             it_inertia = prim.weighted_inertia(xp, X, sample_weight, centers, labels)
-            print(f"Iteration {i}, inertia {it_inertia * inertia_scale}.")
+            print(f"Iteration {i}, inertia {it_inertia * unit * unit}.")
 
         if n_empty:
             sums, weights = _relocate_empty_clusters(

@@ -249,8 +249,10 @@ def assign_chunked(
     acc_dtype : dtype, optional
         Dtype of the sums. Defaults to :func:`accumulation_dtype`.
     offset, scale : optional
-        Rows are used as ``(x - offset) * scale`` (the frame the centres live
-        in), transformed one chunk at a time.
+        Rows are used as ``x * scale - offset`` (the frame the centres live
+        in; ``offset`` in that frame's units), transformed one chunk at a
+        time. Scaling first keeps data near the ends of the float range
+        finite: ``x - offset`` in the data's own units can overflow.
 
     Returns
     -------
@@ -298,10 +300,10 @@ def _assign_standard(
         weights = xp.zeros((k,), dtype=acc_dtype, device=device)
     for sl in iter_chunks(n, rows):
         Xc = X[sl, ...]
-        if offset is not None:
-            Xc = Xc - offset
         if scale != 1.0:
             Xc = Xc * scale
+        if offset is not None:
+            Xc = Xc - offset
         dist = Xc @ neg2_ct
         dist = dist + c_norms[None, :]
         labels = xp.argmin(dist, axis=1)
@@ -357,10 +359,10 @@ def _assign_cupy(X, centers, sample_weight, accumulate, offset, scale):
     moved = offset is not None or scale != 1.0
     for sl in iter_chunks(n, rows):
         Xc = X[sl]
-        if offset is not None:
-            Xc = Xc - offset
         if scale != 1.0:
             Xc = Xc * scale
+        if offset is not None:
+            Xc = Xc - offset
         dist = cupy.matmul(Xc, neg2_ct)
         cuk.argmin_rows(dist, c_norms, dist.shape[0], labels[sl])
         if accumulate and moved:
@@ -540,10 +542,10 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
 
     def framed(rows_: slice) -> np.ndarray:
         Xc = X[rows_]
-        if offset is not None:
-            Xc = Xc - offset
         if scale != 1.0:
             Xc = Xc * scale
+        if offset is not None:
+            Xc = Xc - offset
         return Xc
 
     def work(worker: int):
@@ -560,12 +562,11 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
                 dist = block[:m]
                 if augment:
                     lhs = padded[:m]
-                    if offset is None:
-                        lhs[:, :d] = X[sl]
-                    else:
-                        np.subtract(X[sl], offset, out=lhs[:, :d])
+                    lhs[:, :d] = X[sl]
                     if scale != 1.0:
                         lhs[:, :d] *= scale
+                    if offset is not None:
+                        lhs[:, :d] -= offset
                     np.matmul(lhs, rhs, out=dist)
                 else:
                     np.matmul(framed(sl), neg2_ct, out=dist)
@@ -979,7 +980,7 @@ def assign_batched(
     centers : array of shape (B, k, d)
     sample_weight : array of shape (B, n), optional
     offset : array of shape (B, 1, d), optional
-        Rows are used as ``(x - offset) * scale``.
+        Rows are used as ``x * scale - offset`` (see :func:`assign_chunked`).
     active : bool array of shape (B,), optional
         Problems whose results are needed. The others' outputs are unspecified:
         a fast path may skip them (NumPy does), the fallback computes them.
@@ -1035,10 +1036,10 @@ def assign_batched(
         if r.start == 0:
             label_rows.append([])
         Xc = X[p, r, :]
-        if offset is not None:
-            Xc = Xc - offset[p, ...]
         if scale != 1.0:
             Xc = Xc * scale
+        if offset is not None:
+            Xc = Xc - offset[p, ...]
         if use_kernels:
             # Rows used as they are are summed after the loop, in one pass.
             per_chunk = accumulate and moved
@@ -1156,10 +1157,10 @@ def _assign_batched_numpy(
         contiguous = idx[-1] - idx[0] + 1 == idx.size
         sel = slice(int(idx[0]), int(idx[-1]) + 1) if contiguous else idx
         Xg = X[sel]
-        if offset is not None:
-            Xg = Xg - offset[sel]
         if scale != 1.0:
             Xg = Xg * scale
+        if offset is not None:
+            Xg = Xg - offset[sel]
         m = idx.size
         # Centre terms of this group only (late iterations run few problems).
         Cg = centers[sel]
@@ -1324,8 +1325,12 @@ def centre_problems(
 
     With ``with_extremes``, a fourth item ``(min, max)`` of all of X (see
     :func:`extremes`): on NumPy the compiled pass that reads X for the sums
-    finds them, which saves a pass over X from memory. When X holds NaN or
-    infinity only this item is meaningful (the caller is expected to raise).
+    finds them, which saves a pass over X from memory. Without that pass only
+    the extremes are computed and the first three items are None: the caller
+    picks the scale from the extremes and centres then (centring first at
+    scale 1 could overflow, and would warn, for data that need rescaling).
+    When X holds NaN or infinity only this item is meaningful (the caller is
+    expected to raise).
     """
     B, _, d = X.shape
     acc = accumulation_dtype(xp, X.dtype, _dev(X))
@@ -1355,10 +1360,7 @@ def centre_problems(
             (float(ext[:, 0].min()), float(ext[:, 1].max())),
         )
     if with_extremes:
-        found = extremes(xp, X)
-        if not all(map(math.isfinite, found)):
-            return X, None, None, found  # the caller raises; skip the work
-        return (*centre_problems(xp, X, sample_weight, scale), found)
+        return None, None, None, extremes(xp, X)
     Xs = X * scale if scale != 1.0 else X
     valid = xp.astype(sample_weight > 0, X.dtype)[:, :, None]
     count = xp.sum(xp.astype(valid, acc), axis=1)  # (B, 1)
@@ -1460,6 +1462,21 @@ def weighted_inertia_batched(
 
 
 # ------------------------------------------------------------------------- helpers
+
+
+def scale_into(xp: ModuleType, values: Array, factor: float, dtype: Any) -> Array:
+    """``values * factor`` (non-negative values, positive factor) as ``dtype``.
+
+    Results beyond ``dtype``'s range are inf, as the product would round them,
+    but set directly: on NumPy an overflowing product or cast also warns, and
+    distances or inertias of data near the ends of the float range overflow
+    where the data themselves do not.
+    """
+    limit = float(xp.finfo(dtype).max) / factor  # a Python float: inf, no error
+    values = xp.where(values > limit, xp.full_like(values, math.inf), values)
+    if factor != 1.0:
+        values = values * factor
+    return xp.astype(values, dtype, copy=False)
 
 
 def _dev(x: Array) -> Any:
