@@ -325,6 +325,7 @@ def _fit_batched(
         "labels_": xp.astype(best.labels, xp.int32),
         "inertia_": _squared_units(xp, best.inertia, scale),
         "n_iter_": best.n_iter,
+        "_n_init": n_init,
         "seeds_": seeds,
         "_mean": mean,
         "_scale": scale,

@@ -369,6 +369,8 @@ class KMeans(_ParamsProtocol):
         self.labels_ = labels
         self.inertia_ = frame.squared(best.inertia)
         self.n_iter_ = int(best.n_iter)
+        # The runs actually made, as scikit-learn records them.
+        self._n_init = n_init
         self.n_features_in_ = d
         self._n_features_out = k
         self._frame = frame
