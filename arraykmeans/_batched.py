@@ -226,25 +226,23 @@ def _centre_problems(
 ) -> tuple[Array, Array, float, Array]:
     """Check X is finite; per problem, centre the non-padding rows.
 
-    Returns ``(Xc, mean, scale, variance)``: ``Xc = (X - mean) * scale *
+    Returns ``(Xc, mean, scale, variance)``: ``Xc = (X * scale - mean) *
     valid`` (padding rows become zeros), mean of shape (B, 1, d) in X's dtype
-    and X's units, scale a power of two (see KMeans) chosen from X's largest
-    magnitude, and the variance (B, d) of the rescaled rows in the
-    accumulation dtype, all over non-padding rows.
+    and in the rescaled units (as ``KMeans``' frame), scale a power of two
+    (see ``_power_of_two_scale``) chosen from X's largest magnitude, and the
+    variance (B, d) of the rescaled rows in the accumulation dtype, all over
+    non-padding rows.
 
-    The centring pass also reads X's extremes (the finiteness check and the
-    scale), so X is read once; the rare data that needs a scale other than 1
-    is centred again.
+    Where a compiled centring pass exists it also reads X's extremes (the
+    finiteness check and the scale), so X is read once; the rare data that
+    needs a scale other than 1 is centred again.
     """
     Xc, mean, var, extremes = prim.centre_problems(xp, X, w, 1.0, with_extremes=True)
     val.check_finite(xp, X, "X", extremes=extremes)
-    scale = _power_of_two_scale(max(map(abs, extremes)))
-    if scale == 1.0:
-        return Xc, mean, scale, var
-    Xc, mean, var = prim.centre_problems(xp, X, w, scale)
-    # The primitive's mean is that of the rescaled rows; a power of two
-    # brings it back exactly.
-    return Xc, mean * (1.0 / scale), scale, var
+    scale = _power_of_two_scale(max(map(abs, extremes)), X.dtype, xp)
+    if Xc is None or scale != 1.0:
+        Xc, mean, var = prim.centre_problems(xp, X, w, scale)
+    return Xc, mean, scale, var
 
 
 def _fit_batched(
@@ -294,7 +292,7 @@ def _fit_batched(
     # the tolerance a single fit of each problem uses.
     tols = xp.astype(xp.mean(xp.astype(var, Xc.dtype), axis=1) * tol, var.dtype)
     if init_is_array:
-        init = (init - mean) * scale
+        init = (init * scale if scale != 1.0 else init) - mean
 
     best = None
     for run in range(n_init):
@@ -317,19 +315,39 @@ def _fit_batched(
             centers=xp.where(better[:, None, None], result.centers, best.centers),
             n_iter=xp.where(better, result.n_iter, best.n_iter),
         )
-    inv = 1.0 / scale
-    centers = best.centers * inv if scale != 1.0 else best.centers
+    # Undone as KMeans' frame is: the mean added in the rescaled units, then
+    # the inverse scale, which is representable.
+    centers = best.centers + mean
     return {
-        "cluster_centers_": xp.astype(centers + mean, result_dtype, copy=False),
+        "cluster_centers_": xp.astype(
+            centers * (1.0 / scale) if scale != 1.0 else centers,
+            result_dtype,
+            copy=False,
+        ),
         "labels_": xp.astype(best.labels, xp.int32),
-        "inertia_": best.inertia * (inv * inv),
+        "inertia_": _squared_units(xp, best.inertia, scale),
         "n_iter_": best.n_iter,
+        "_n_init": n_init,
         "seeds_": seeds,
         "_mean": mean,
         "_scale": scale,
         "_fit_centers": best.centers,
         "n_features_in_": d,
     }
+
+
+def _squared_units(xp: ModuleType, inertia: Array, scale: float) -> Array:
+    """Inertias of the frame of ``scale`` in X's units (see ``_Frame.squared``).
+
+    Two products by the unit ``1 / scale``, whose square may not be
+    representable; inertias beyond the dtype's range become inf.
+    """
+    if scale == 1.0:
+        return inertia
+    unit = 1.0 / scale
+    return prim.scale_into(
+        xp, prim.scale_into(xp, inertia, unit, inertia.dtype), unit, inertia.dtype
+    )
 
 
 def _check_batched_init(xp: ModuleType, X: Array, init: Any, k: int) -> Array:
@@ -566,8 +584,29 @@ class BatchedKMeans(_ParamsProtocol):
         labels = prim.assign_batched(
             xp, X, self._fit_centers, offset=self._mean, scale=self._scale
         ).labels
-        centers = xp.astype(self.cluster_centers_, X.dtype, copy=False)
-        return -prim.weighted_inertia_batched(xp, X, w, centers, labels)
+        # Distances in the fitted frame, where predict measures them (see
+        # KMeans.score), one group of problems at a time.
+        B, n, d = X.shape
+        per_problem = max(1, 2 * n * d * prim._itemsize(X.dtype))
+        size = max(1, prim.working_memory_bytes() // per_problem)
+        parts = []
+        for p in prim.iter_chunks(B, size):
+            parts.append(
+                prim.weighted_inertia_batched(
+                    xp,
+                    self._framed(X[p, ...], p),
+                    w[p, ...],
+                    self._fit_centers[p, ...],
+                    labels[p, ...],
+                )
+            )
+        inertia = parts[0] if len(parts) == 1 else xp.concat(parts)
+        return -_squared_units(xp, inertia, self._scale)
+
+    def _framed(self, X: Array, problems: slice) -> Array:
+        """Rows of ``problems`` in the fitted frame, ``X * scale - mean``."""
+        Xs = X * self._scale if self._scale != 1.0 else X
+        return Xs - self._mean[problems, ...]
 
     def transform(self, X: Any) -> Array:
         """Distances to every centre: (n_problems, n_samples, n_clusters)."""
@@ -584,10 +623,10 @@ class BatchedKMeans(_ParamsProtocol):
             xp, B, n, 3 * (k + d) * 8, cache_bytes=prim.NUMPY_BATCH_BYTES
         )
         for p, r in chunks:
-            Xa = xp.astype((X[p, r, :] - self._mean[p, ...]) * self._scale, acc)
+            Xa = xp.astype(self._framed(X[p, r, :], p), acc)
             sq = prim.row_sq_norms(xp, Xa)[:, :, None] - 2 * (Xa @ Ct[p, ...])
             sq = xp.maximum(sq + c_norms[p, None, :], xp.zeros_like(sq))
-            part = xp.astype(xp.sqrt(sq) * (1.0 / self._scale), out_dtype, copy=False)
+            part = prim.scale_into(xp, xp.sqrt(sq), 1.0 / self._scale, out_dtype)
             if p == slice(0, B) and r == slice(0, n):
                 return part
             if out is None:

@@ -231,6 +231,8 @@ def lloyd_batched(
         labels,
         xp.zeros((B,), dtype=xp.int64, device=device),
         xp.full((B,), math.inf, dtype=acc, device=device),
+        xp.zeros((B,), dtype=xp.bool, device=device),
+        xp.zeros((B,), dtype=xp.bool, device=device),
         0,
         max_iter,
     )
@@ -257,23 +259,28 @@ def _iterate(
     labels: Array,
     n_iter: Array,
     shift_prev: Array,
+    clean: Array,
+    finishing: Array,
     i: int,
     max_iter: int,
 ) -> tuple[Array, Array, Array]:
     """Iterations ``i``, ``i + 1``, ... until every problem has stopped.
 
-    All problems are running at entry. Returns (centers, labels, n_iter).
+    All problems are running at entry. ``clean`` (B,) marks the problems
+    whose last step had no empty cluster: their centres are the means of
+    their last labels. If a step leaves such a problem's labels as they were,
+    its sums are the last step's, bit for bit (same rows, same order), and so
+    its means are the centres it has: it stops with them (strict
+    convergence), and the fast path need not form those sums. A problem
+    that is not clean converges strictly with centres that moved since its
+    labels were assigned: it updates them and is ``finishing``, stopping
+    after one more assignment (see :func:`arraykmeans._lloyd.lloyd`).
+    Returns (centers, labels, n_iter).
     """
     B = X.shape[0]
     device = prim._dev(X)
     acc = shift_prev.dtype
     active = xp.ones((B,), dtype=xp.bool, device=device)
-    # Problems whose last step moved no cluster to a far point: their centres
-    # are the means of their last labels. If a step leaves such a problem's
-    # labels as they were, its sums are the last step's, bit for bit (same
-    # rows, same order), and so its means are the centres it has: it stops
-    # with them, and the fast path need not form those sums.
-    clean = xp.zeros((B,), dtype=xp.bool, device=device)
     while True:
         step = prim.assign_batched(
             xp,
@@ -288,15 +295,17 @@ def _iterate(
         )
         labels = step.labels
         sums, weights = step.sums, step.weights
+        going = active & ~finishing  # the finishing ones stop here
         if i > 0:
-            tol_done = active & (shift_prev <= tol)
+            tol_done = going & (shift_prev <= tol)
         else:
             tol_done = xp.zeros((B,), dtype=xp.bool, device=device)
-        max_done = (active & ~tol_done) if i == max_iter else xp.zeros_like(tol_done)
-        stepping = active & ~tol_done & ~max_done
-        strict_done = stepping & ~step.changed if i > 0 else xp.zeros_like(tol_done)
-        frozen = strict_done & clean
-        updating = stepping & ~frozen
+        max_done = (going & ~tol_done) if i == max_iter else xp.zeros_like(tol_done)
+        stepping = going & ~tol_done & ~max_done
+        unchanged = stepping & ~step.changed if i > 0 else xp.zeros_like(tol_done)
+        strict_done = unchanged & clean
+        finishing = unchanged & ~clean
+        updating = stepping & ~strict_done
         empty = (weights == 0) & updating[:, None]
         n_empty = xp.sum(xp.astype(empty, xp.int64), axis=1)
         running = xp.reshape(xp.sum(xp.astype(stepping & ~strict_done, xp.int64)), (1,))
@@ -314,7 +323,7 @@ def _iterate(
         shift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=2))
         shift = xp.sum(shift**2, axis=1)
         centers = xp.where(updating[:, None, None], new_centers, centers)
-        n_iter = xp.where(tol_done | max_done, i, xp.where(strict_done, i + 1, n_iter))
+        n_iter = xp.where(tol_done | max_done, i, xp.where(unchanged, i + 1, n_iter))
         shift_prev = xp.where(updating, xp.astype(shift, acc), shift_prev)
         active = stepping & ~strict_done
         clean = n_empty == 0
@@ -338,6 +347,8 @@ def _iterate(
         xp.take(labels, keep, axis=0),
         xp.take(n_iter, keep, axis=0),
         xp.take(shift_prev, keep, axis=0),
+        xp.take(clean, keep, axis=0),
+        xp.take(finishing, keep, axis=0),
         i,
         max_iter,
     )

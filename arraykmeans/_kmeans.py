@@ -36,24 +36,62 @@ _SCALE_EXP = 40
 
 @dataclass
 class _Frame:
-    """Where the algorithm works: ``(X - mean) * scale``, scale a power of two."""
+    """Where the algorithm works: ``X * scale - mean``, scale a power of two.
+
+    ``mean`` is in the frame's units. Scaling before centring keeps the frame
+    finite for any finite X (``X - mean`` in X's units overflows for data
+    spanning -1e308 to 1e308), and both ``scale`` and ``unit = 1 / scale`` are
+    normal numbers of X's dtype (see :func:`_power_of_two_scale`), so that
+    neither scaling nor its undoing overflows.
+    """
 
     mean: Array
     scale: float
 
+    @property
+    def unit(self) -> float:
+        """One unit of the frame in X's units: ``1 / scale``, exact."""
+        return 1.0 / self.scale
+
     def apply(self, xp: ModuleType, X: Array) -> Array:
-        out = X - self.mean
-        return out * self.scale if self.scale != 1.0 else out
+        out = X * self.scale if self.scale != 1.0 else X
+        return out - self.mean
 
     def undo(self, xp: ModuleType, C: Array) -> Array:
-        out = C * (1.0 / self.scale) if self.scale != 1.0 else C
-        return out + self.mean
+        out = C + self.mean
+        return out * self.unit if self.scale != 1.0 else out
+
+    def squared(self, value: float) -> float:
+        """A squared distance of the frame (an inertia) in X's units, a float.
+
+        Two products by the unit, not one by its square, which may not be
+        representable: the result overflows to inf only where the value itself
+        does not fit a float64, and underflows to 0 only where it is below the
+        smallest one.
+        """
+        value = float(value)
+        return value if self.scale == 1.0 else value * self.unit * self.unit
 
 
-def _power_of_two_scale(amax: float) -> float:
+def _power_of_two_scale(amax: float, dtype: Any, xp: ModuleType) -> float:
+    """The power of two that brings X's largest magnitude ``amax`` near 1.
+
+    1 when ``amax`` lies within [2**-_SCALE_EXP, 2**_SCALE_EXP] (or is 0).
+    Otherwise 2**-ceil(log2(amax)), its exponent clamped so that the scale and
+    its inverse are normal numbers of ``dtype``: for float64 data near 1e308
+    the exact scale 2**-1024 would have an inverse that overflows, and for
+    subnormal data (5e-324 is 2**-1074) the scale itself would. Scaled data
+    then stay below 4 in magnitude at the top of the range and reach at least
+    2**-52 (float64) or 2**-23 (float32) at the bottom, where their squares are
+    far from underflowing.
+    """
     if amax == 0 or 2.0**-_SCALE_EXP <= amax <= 2.0**_SCALE_EXP:
         return 1.0
-    return 2.0 ** -prim.ceil_log2(amax)
+    # The largest exponent e with 2**e and 2**-e both normal: 126 for
+    # float32, 1022 for float64.
+    limit = -prim.ceil_log2(float(xp.finfo(dtype).smallest_normal))
+    exponent = min(max(-prim.ceil_log2(amax), -limit), limit)
+    return 2.0**exponent
 
 
 def _prepare(xp: ModuleType, X: Array, amax: float) -> tuple[Array, _Frame, Array]:
@@ -62,10 +100,10 @@ def _prepare(xp: ModuleType, X: Array, amax: float) -> tuple[Array, _Frame, Arra
     ``amax`` is X's largest magnitude (read once by ``fit``, together with the
     finiteness check).
     """
-    scale = _power_of_two_scale(amax)
+    scale = _power_of_two_scale(amax, X.dtype, xp)
     Xs = X * scale if scale != 1.0 else X
     Xc, mean, var = prim.centre_columns(xp, Xs)
-    return Xc, _Frame(mean=mean / scale if scale != 1.0 else mean, scale=scale), var
+    return Xc, _Frame(mean=mean, scale=scale), var
 
 
 class _ParamsProtocol:
@@ -298,8 +336,6 @@ class KMeans(_ParamsProtocol):
         tol = float(xp.mean(variances) * self.tol) if self.tol != 0 else 0.0
         if init_is_array:
             init = frame.apply(xp, init)
-        # Plain float products: at float64's extremes they give inf or 0, never raise.
-        inertia_scale = (1.0 / frame.scale) * (1.0 / frame.scale)
 
         best = None
         for _ in range(n_init):
@@ -316,7 +352,7 @@ class KMeans(_ParamsProtocol):
                 max_iter=self.max_iter,
                 tol=tol,
                 verbose=bool(self.verbose),
-                inertia_scale=inertia_scale,
+                unit=frame.unit,
             )
             if _lloyd.is_better(xp, result, best):
                 best = result
@@ -333,8 +369,10 @@ class KMeans(_ParamsProtocol):
             frame.undo(xp, best.centers), result_dtype, copy=False
         )
         self.labels_ = labels
-        self.inertia_ = float(best.inertia) * inertia_scale
+        self.inertia_ = frame.squared(best.inertia)
         self.n_iter_ = int(best.n_iter)
+        # The runs actually made, as scikit-learn records them.
+        self._n_init = n_init
         self.n_features_in_ = d
         self._n_features_out = k
         self._frame = frame
@@ -413,7 +451,7 @@ class KMeans(_ParamsProtocol):
                 Xa @ xp.permute_dims(Ca, (1, 0))
             )
             sq = xp.maximum(sq + c_norms[None, :], xp.zeros_like(sq))
-            part = xp.astype(xp.sqrt(sq) * (1.0 / frame.scale), out_dtype, copy=False)
+            part = prim.scale_into(xp, xp.sqrt(sq), frame.unit, out_dtype)
             if rows >= n:
                 return part
             if out is None:
@@ -422,13 +460,31 @@ class KMeans(_ParamsProtocol):
         return out
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
-        """Opposite of the (weighted) inertia of X under the fitted centres."""
+        """Opposite of the (weighted) inertia of X under the fitted centres.
+
+        Distances are measured where ``predict`` measures them, in the frame the
+        model was fitted in (not to ``cluster_centers_``, which are rounded to
+        X's dtype in X's units: far from the origin that rounding alone can
+        move float32 scores by tens of percent), so ``score`` of the training
+        data is ``-inertia_`` to rounding.
+        """
         X, xp = self._check_test_data(X, "score")
         sample_weight = val.check_sample_weight(xp, X, sample_weight)
         labels = self._labels(X, xp)
-        return -prim.weighted_inertia(
-            xp, X, sample_weight, self.cluster_centers_, labels
-        )
+        frame = self._frame
+        n, d = X.shape
+        # One framed chunk of rows at a time: no second full copy of X.
+        rows = prim.chunk_rows(xp, n, 2 * d * prim._itemsize(X.dtype) + 16)
+        total = 0.0
+        for sl in prim.iter_chunks(n, rows):
+            total += prim.weighted_inertia(
+                xp,
+                frame.apply(xp, X[sl, ...]),
+                sample_weight[sl],
+                self._fit_centers,
+                labels[sl],
+            )
+        return -frame.squared(total)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Output feature names for ``transform``: ``kmeans0``, ``kmeans1``, ..."""

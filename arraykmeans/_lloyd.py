@@ -205,7 +205,7 @@ def lloyd(
     max_iter: int,
     tol: float,
     verbose: bool = False,
-    inertia_scale: float = 1.0,
+    unit: float = 1.0,
 ) -> LloydResult:
     """One run of Lloyd's algorithm with scikit-learn's stopping rules.
 
@@ -214,17 +214,35 @@ def lloyd(
     from their centres). The run stops on strict convergence (labels unchanged),
     when the squared centre shift is ``<= tol``, or after ``max_iter`` iterations;
     except on strict convergence, the labels are then recomputed from the final
-    centres so that they match ``predict``.
+    centres so that they match ``predict``. ``unit`` converts the verbose
+    output's distances to the caller's units (see ``_Frame.squared``).
 
     That final assignment is the next iteration's assignment, so the loop runs it
     first and reads the previous iteration's shift test together with this one's
     label test and empty-cluster count: one small device-to-host copy per
     iteration is the only synchronisation.
+
+    Strict convergence returns the labels as they are only when neither this
+    iteration nor the previous one had an empty cluster: then the new centres
+    are the previous ones bit for bit (the same rows summed in the same
+    order), so the labels are those of the returned centres. Otherwise a
+    relocation (or an empty cluster's fallback centre) has moved centres
+    since the labels were assigned, and the run stops after a final
+    assignment, as on the other stopping rules. scikit-learn returns the
+    labels and inertia of the centres before the move there; the iteration
+    count is the same. (Going on iterating instead can cycle: with fewer
+    distinct points than clusters, relocations driven by rounding residuals
+    may move the same points back and forth.)
     """
     device = prim._dev(X)
     acc = prim.accumulation_dtype(xp, X.dtype, device)
     centers = centers_init
     labels_prev = None
+    # Whether the previous iteration's centres came from a relocation or
+    # copied a centre into an empty cluster (were not plain means).
+    empty_prev = False
+    # Strict convergence with moved centres: one more assignment, then stop.
+    final = False
     shift_prev = xp.asarray(math.inf, dtype=acc, device=device)
     i = 0
     while True:
@@ -243,19 +261,21 @@ def lloyd(
         )
         strict, n_empty, shift_tot = bool(flags[0]), int(flags[1]), float(flags[2])
 
+        if final:
+            break
         if i > 0 and shift_tot <= tol:
             if verbose:
                 print(
                     f"Converged at iteration {i - 1}: center shift "
-                    f"{shift_tot * inertia_scale} within tolerance "
-                    f"{tol * inertia_scale}."
+                    f"{shift_tot * unit * unit} within tolerance "
+                    f"{tol * unit * unit}."
                 )
             break
         if i == max_iter:
             break
         if verbose:
             it_inertia = prim.weighted_inertia(xp, X, sample_weight, centers, labels)
-            print(f"Iteration {i}, inertia {it_inertia * inertia_scale}.")
+            print(f"Iteration {i}, inertia {it_inertia * unit * unit}.")
 
         if n_empty:
             sums, weights = _relocate_empty_clusters(
@@ -269,13 +289,11 @@ def lloyd(
         if strict:
             if verbose:
                 print(f"Converged at iteration {i - 1}: strict convergence.")
-            return LloydResult(
-                labels=labels,
-                inertia=prim.weighted_inertia(xp, X, sample_weight, centers, labels),
-                centers=centers,
-                n_iter=i,
-            )
+            if not n_empty and not empty_prev:
+                break
+            final = True
         labels_prev = labels
+        empty_prev = n_empty > 0
 
     return LloydResult(
         labels=labels,

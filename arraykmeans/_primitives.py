@@ -250,8 +250,10 @@ def assign_chunked(
     acc_dtype : dtype, optional
         Dtype of the sums. Defaults to :func:`accumulation_dtype`.
     offset, scale : optional
-        Rows are used as ``(x - offset) * scale`` (the frame the centres live
-        in), transformed one chunk at a time.
+        Rows are used as ``x * scale - offset`` (the frame the centres live
+        in; ``offset`` in that frame's units), transformed one chunk at a
+        time. Scaling first keeps data near the ends of the float range
+        finite: ``x - offset`` in the data's own units can overflow.
 
     Returns
     -------
@@ -299,10 +301,10 @@ def _assign_standard(
         weights = xp.zeros((k,), dtype=acc_dtype, device=device)
     for sl in iter_chunks(n, rows):
         Xc = X[sl, ...]
-        if offset is not None:
-            Xc = Xc - offset
         if scale != 1.0:
             Xc = Xc * scale
+        if offset is not None:
+            Xc = Xc - offset
         dist = Xc @ neg2_ct
         dist = dist + c_norms[None, :]
         labels = xp.argmin(dist, axis=1)
@@ -358,10 +360,10 @@ def _assign_cupy(X, centers, sample_weight, accumulate, offset, scale):
     moved = offset is not None or scale != 1.0
     for sl in iter_chunks(n, rows):
         Xc = X[sl]
-        if offset is not None:
-            Xc = Xc - offset
         if scale != 1.0:
             Xc = Xc * scale
+        if offset is not None:
+            Xc = Xc - offset
         dist = cupy.matmul(Xc, neg2_ct)
         cuk.argmin_rows(dist, c_norms, dist.shape[0], labels[sl])
         if accumulate and moved:
@@ -502,7 +504,7 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     rows = chunk_rows(np, n, dtype.itemsize * (k + 2 * d) + 16, cache_rows=rows)
     neg2_ct = (centers * -2).T
     c_norms = row_sq_norms(np, centers)
-    kernels = _compiled_kernels()
+    kernels = _compiled_kernels(X, centers, sample_weight)
     # With many centres per feature, a column of ones appended to the rows and
     # the centre norms appended to the product's right-hand side let BLAS add
     # the norms: one pass over the distance block less, for a copy of the rows.
@@ -522,10 +524,10 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
 
     def framed(rows_: slice) -> np.ndarray:
         Xc = X[rows_]
-        if offset is not None:
-            Xc = Xc - offset
         if scale != 1.0:
             Xc = Xc * scale
+        if offset is not None:
+            Xc = Xc - offset
         return Xc
 
     def work(piece: tuple[int, int]):
@@ -543,12 +545,11 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
                 dist = block[:m]
                 if augment:
                     lhs = padded[:m]
-                    if offset is None:
-                        lhs[:, :d] = X[sl]
-                    else:
-                        np.subtract(X[sl], offset, out=lhs[:, :d])
+                    lhs[:, :d] = X[sl]
                     if scale != 1.0:
                         lhs[:, :d] *= scale
+                    if offset is not None:
+                        lhs[:, :d] -= offset
                     np.matmul(lhs, rhs, out=dist)
                 else:
                     np.matmul(framed(sl), neg2_ct, out=dist)
@@ -667,12 +668,26 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     return Assignment(labels=labels, sums=sums, weights=weights)
 
 
-def _compiled_kernels() -> Any:
-    """The numba row loops, or None (numba absent or disabled)."""
+# The dtypes the compiled loops are typed for: numba has no float16 or
+# bfloat16 arithmetic (a float16 operand raises NotImplementedError).
+_COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _compiled_kernels(*arrays: Any) -> Any:
+    """The numba row loops, or None (numba absent or disabled).
+
+    ``arrays`` are the floating operands the caller will pass (None entries are
+    ignored): the loops are returned only if they all share one dtype the
+    loops support, so that half-precision or mixed operands take the array
+    path instead of failing to compile.
+    """
     if not USE_COMPILED:
         return None
     from ._numba_kernels import KERNELS
 
+    dtypes = {np.dtype(a.dtype) for a in arrays if a is not None}
+    if KERNELS is None or len(dtypes) > 1 or not dtypes <= set(_COMPILED_DTYPES):
+        return None
     return KERNELS
 
 
@@ -710,7 +725,7 @@ def weighted_inertia(
     if not is_numpy_namespace(xp):
         sq = sq_distances_to_assigned(xp, X, centers, labels, dtype=acc)
         return float(sq @ xp.astype(sample_weight, acc, copy=False))
-    kernels = _compiled_kernels()
+    kernels = _compiled_kernels(X, centers, sample_weight)
     if kernels is not None:
         return float(kernels.inertia_rows(X, centers, labels, sample_weight))
     n, d = X.shape
@@ -809,7 +824,7 @@ def extremes(xp: ModuleType, X: Array) -> tuple[float, float]:
     One compiled pass on NumPy where numba is available (large arrays in
     pieces on the thread pool), else two reductions.
     """
-    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    kernels = _compiled_kernels(X) if is_numpy_namespace(xp) else None
     if (
         kernels is not None
         and X.size
@@ -918,7 +933,7 @@ def assign_batched(
     centers : array of shape (B, k, d)
     sample_weight : array of shape (B, n), optional
     offset : array of shape (B, 1, d), optional
-        Rows are used as ``(x - offset) * scale``.
+        Rows are used as ``x * scale - offset`` (see :func:`assign_chunked`).
     active : bool array of shape (B,), optional
         Problems whose results are needed. The others' outputs are unspecified:
         a fast path may skip them (NumPy does), the fallback computes them.
@@ -974,10 +989,10 @@ def assign_batched(
         if r.start == 0:
             label_rows.append([])
         Xc = X[p, r, :]
-        if offset is not None:
-            Xc = Xc - offset[p, ...]
         if scale != 1.0:
             Xc = Xc * scale
+        if offset is not None:
+            Xc = Xc - offset[p, ...]
         if use_kernels:
             # Rows used as they are are summed after the loop, in one pass.
             per_chunk = accumulate and moved
@@ -1069,7 +1084,7 @@ def _assign_batched_numpy(
     k = centers.shape[1]
     if accumulate and (offset is not None or scale != 1.0):
         raise ValueError("accumulate=True expects data already in the centres' frame")
-    kernels = _compiled_kernels()
+    kernels = _compiled_kernels(X, centers, sample_weight)
     changed = None
     if previous is None:
         labels = np.zeros((B, n), dtype=np.int32)
@@ -1095,10 +1110,10 @@ def _assign_batched_numpy(
         contiguous = idx[-1] - idx[0] + 1 == idx.size
         sel = slice(int(idx[0]), int(idx[-1]) + 1) if contiguous else idx
         Xg = X[sel]
-        if offset is not None:
-            Xg = Xg - offset[sel]
         if scale != 1.0:
             Xg = Xg * scale
+        if offset is not None:
+            Xg = Xg - offset[sel]
         m = idx.size
         # Centre terms of this group only (late iterations run few problems).
         Cg = centers[sel]
@@ -1266,12 +1281,16 @@ def centre_problems(
 
     With ``with_extremes``, a fourth item ``(min, max)`` of all of X (see
     :func:`extremes`): on NumPy the compiled pass that reads X for the sums
-    finds them, which saves a pass over X from memory. When X holds NaN or
-    infinity only this item is meaningful (the caller is expected to raise).
+    finds them, which saves a pass over X from memory. Without that pass only
+    the extremes are computed and the first three items are None: the caller
+    picks the scale from the extremes and centres then (centring first at
+    scale 1 could overflow, and would warn, for data that need rescaling).
+    When X holds NaN or infinity only this item is meaningful (the caller is
+    expected to raise).
     """
     B, _, d = X.shape
     acc = accumulation_dtype(xp, X.dtype, _dev(X))
-    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    kernels = _compiled_kernels(X, sample_weight) if is_numpy_namespace(xp) else None
     if kernels is not None:
         X = np.ascontiguousarray(X)
         w = np.ascontiguousarray(sample_weight)
@@ -1297,10 +1316,7 @@ def centre_problems(
             (float(ext[:, 0].min()), float(ext[:, 1].max())),
         )
     if with_extremes:
-        found = extremes(xp, X)
-        if not all(map(math.isfinite, found)):
-            return X, None, None, found  # the caller raises; skip the work
-        return (*centre_problems(xp, X, sample_weight, scale), found)
+        return None, None, None, extremes(xp, X)
     Xs = X * scale if scale != 1.0 else X
     valid = xp.astype(sample_weight > 0, X.dtype)[:, :, None]
     count = xp.sum(valid, axis=1)  # (B, 1), exact below 2**24 rows
@@ -1348,7 +1364,7 @@ def kmeanspp_indices_compiled(
     uniform draws, ``p`` (B, n) the normalised weights. Returns indices of
     shape (B, k).
     """
-    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    kernels = _compiled_kernels(X, sample_weight, p) if is_numpy_namespace(xp) else None
     if kernels is None:
         return None
     B = X.shape[0]
@@ -1378,7 +1394,9 @@ def weighted_inertia_batched(
     """
     B, n, d = X.shape
     acc = accumulation_dtype(xp, X.dtype, _dev(X))
-    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    kernels = (
+        _compiled_kernels(X, centers, sample_weight) if is_numpy_namespace(xp) else None
+    )
     if kernels is not None:
         out = np.zeros(B, dtype=np.float64)
 
@@ -1401,6 +1419,21 @@ def weighted_inertia_batched(
 
 
 # ------------------------------------------------------------------------- helpers
+
+
+def scale_into(xp: ModuleType, values: Array, factor: float, dtype: Any) -> Array:
+    """``values * factor`` (non-negative values, positive factor) as ``dtype``.
+
+    Results beyond ``dtype``'s range are inf, as the product would round them,
+    but set directly: on NumPy an overflowing product or cast also warns, and
+    distances or inertias of data near the ends of the float range overflow
+    where the data themselves do not.
+    """
+    limit = float(xp.finfo(dtype).max) / factor  # a Python float: inf, no error
+    values = xp.where(values > limit, xp.full_like(values, math.inf), values)
+    if factor != 1.0:
+        values = values * factor
+    return xp.astype(values, dtype, copy=False)
 
 
 def _dev(x: Array) -> Any:

@@ -8,6 +8,7 @@ marked ``gpu`` and skipped otherwise.
 
 from __future__ import annotations
 
+import math
 import os
 
 # Lets scikit-learn's estimator checks exercise array API input (array-api-strict);
@@ -174,3 +175,113 @@ def require_compiled() -> None:
 
     if KERNELS is None:
         pytest.skip("compiled loops unavailable (numba missing or disabled)")
+
+
+def few_distinct_rows(seed: int, n_problems: int | None = None) -> tuple:
+    """A small data set of few distinct rows (duplicates, ties) and a k close
+    to n: ``(X, k, init)`` with X integer-valued (uint8 on every other seed),
+    of shape (n, d), or (n_problems, n, d) with each problem drawn on its own.
+    The corner where empty clusters are relocated in the iteration that
+    converges."""
+    rng = np.random.RandomState(seed)
+    n = int(rng.randint(2, 21))
+    d = int(rng.randint(1, 4))
+    k = (
+        int(rng.randint(max(1, n - 5), n + 1))
+        if seed % 3
+        else int(rng.randint(1, n + 1))
+    )
+    init = ("random", "k-means++")[seed % 2]
+    shape = (n, d) if n_problems is None else (n_problems, n, d)
+    X = rng.randint(int(rng.randint(2, 4)), size=shape) * int(rng.choice([1, 5, 7]))
+    return X.astype(np.uint8 if seed % 2 else np.float64), k, init
+
+
+# Largest magnitudes from the subnormals to the top of each float range.
+RANGE_MAGNITUDES = {
+    "float64": (1e-320, 1e-310, 1e-300, 1e-160, 1e-20, 1.0, 1e20, 1e160, 1e300, 1e308),
+    "float32": (1e-44, 1e-40, 1e-38, 1e-25, 1e-12, 1.0, 1e12, 1e25, 1e38, 3e38),
+}
+RANGE_SIGNS = ("positive", "negative", "mixed")
+RANGE_SHAPES = ((12, 1), (30, 3))
+
+
+def range_case(magnitude: float, sign: str, shape: tuple, dtype: str) -> np.ndarray:
+    """Three well-separated blobs (rows 0, 1, 2 lie one in each), largest
+    magnitude about ``magnitude``: all positive, all negative or straddling 0."""
+    n, d = shape
+    rng = np.random.RandomState(n * d)
+    base = np.array([-1.0, -0.2, 0.6])[np.arange(n) % 3][:, None]
+    base = base + 0.02 * rng.uniform(-1, 1, size=(n, d))
+    if sign != "mixed":
+        base = 0.55 + 0.45 * base
+    if sign == "negative":
+        base = -base
+    return (base / np.abs(base).max() * magnitude).astype(dtype)
+
+
+def _ldexp_float(value: float, exponent: int) -> float:
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        return math.inf
+
+
+_REFERENCES: dict = {}
+
+
+def in_range_reference(X: np.ndarray, init_rows: Any = (0, 1, 2)) -> dict:
+    """scikit-learn's fit of X from the rows ``init_rows``, computed on X brought
+    near 1 by a power of two (exact: the same problem, where scikit-learn's
+    squares neither overflow nor underflow) and given back in X's units:
+    labels, centres, inertia (a float, inf beyond float64) and transform
+    (float64, inf beyond X's dtype). Kept for the next test of the same X."""
+    key = (X.dtype.str, X.shape, X.tobytes(), tuple(init_rows))
+    if key not in _REFERENCES:
+        _REFERENCES[key] = _in_range_reference(X, init_rows)
+    return _REFERENCES[key]
+
+
+def _in_range_reference(X: np.ndarray, init_rows: Any) -> dict:
+    from sklearn.cluster import KMeans as SKKMeans
+
+    e = -math.frexp(float(np.abs(X).max()))[1]
+    Xr = np.ldexp(X, e)
+    sk = SKKMeans(len(init_rows), init=Xr[list(init_rows)], n_init=1).fit(Xr)
+    with np.errstate(over="ignore", under="ignore"):
+        dist = np.ldexp(sk.transform(Xr).astype(np.float64), -e)
+        centers = np.ldexp(sk.cluster_centers_.astype(np.float64), -e)
+    dist[dist > np.finfo(X.dtype).max] = np.inf
+    return {
+        "labels": sk.labels_,
+        "centers": centers,
+        "inertia": _ldexp_float(float(sk.inertia_), -2 * e),
+        "transform": dist,
+    }
+
+
+def check_in_range_fit(
+    X: np.ndarray, ref: dict, labels, predicted, centers, inertia, score, dist
+) -> None:
+    """A fit of range_case data (NumPy results) against in_range_reference:
+    finite centres, the reference's labels, inertia and distances (inf exactly
+    where those exceed the float range), score == -inertia."""
+    dtype = X.dtype
+    f64 = dtype == np.float64
+    rtol = 1e-7 if f64 else 1e-4
+    mag = float(np.abs(X).max())
+    atol = (1e-6 if f64 else 1e-3) * mag + 2 * float(np.finfo(dtype).smallest_subnormal)
+    assert np.all(np.isfinite(centers))
+    np.testing.assert_array_equal(labels, ref["labels"])
+    np.testing.assert_array_equal(predicted, ref["labels"])
+    np.testing.assert_allclose(centers, ref["centers"], rtol=rtol, atol=atol)
+    if math.isfinite(ref["inertia"]):
+        assert inertia == pytest.approx(ref["inertia"], rel=rtol * 10, abs=1e-320)
+    else:
+        assert inertia == math.inf
+    assert -score == pytest.approx(inertia, rel=1e-9 if f64 else 1e-6)
+    finite = np.isfinite(ref["transform"])
+    assert np.all(np.isinf(dist[~finite]))
+    np.testing.assert_allclose(
+        dist[finite], ref["transform"][finite], rtol=rtol, atol=atol
+    )

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
-from conftest import assert_close, assert_same_place, require_compiled
+from conftest import (
+    RANGE_MAGNITUDES,
+    RANGE_SHAPES,
+    RANGE_SIGNS,
+    assert_close,
+    assert_same_place,
+    check_in_range_fit,
+    few_distinct_rows,
+    in_range_reference,
+    range_case,
+    require_compiled,
+)
 
 import arraykmeans as ak
 from arraykmeans import _batched as _batched_module
+from arraykmeans import _primitives as prim
 
 B, N, D, K = 5, 240, 3, 4
 
@@ -121,6 +135,40 @@ class TestSameAsSingleFits:
             )
             _check_problem(backend, single, centers, labels, inertia, n_iter, b)
         assert np.abs(centers).max() < 100
+
+
+@pytest.mark.parametrize(
+    ("where", "cases"), [("numba", 120), ("no-numba", 120), ("strict", 30)]
+)
+def test_labels_and_inertia_are_those_of_the_centres(monkeypatch, where, cases):
+    """Per problem, labels_ == predict(X) and inertia_ == -score(X) on the
+    training data, also where a problem converges strictly in the iteration
+    that relocated an empty cluster (few distinct rows, k close to n). Without
+    numba the running problems also leave the stack as soon as one stops."""
+    from arraykmeans import _batched_lloyd
+
+    monkeypatch.setattr(prim, "USE_COMPILED", where == "numba")
+    if where != "numba":
+        monkeypatch.setattr(_batched_lloyd, "COMPACT_MIN_PROBLEMS", 2)
+        monkeypatch.setattr(_batched_lloyd, "COMPACT_RATIO", 1)
+    xp = np
+    if where == "strict":
+        import array_api_strict as xp
+    for seed in range(cases):
+        Xn, k, init = few_distinct_rows(seed, n_problems=3)
+        X = xp.asarray(Xn)
+        est = ak.BatchedKMeans(k, init=init, random_state=seed).fit(X)
+        case = f"seed={seed}, X={Xn.tolist()}, k={k}, init={init}"
+        np.testing.assert_array_equal(
+            np.asarray(est.labels_), np.asarray(est.predict(X)), err_msg=case
+        )
+        np.testing.assert_allclose(
+            -np.asarray(est.score(X)),
+            np.asarray(est.inertia_),
+            rtol=1e-9,
+            atol=1e-9,
+            err_msg=case,
+        )
 
 
 class TestRagged:
@@ -371,6 +419,29 @@ class TestHalfPrecision:
         centres, _ = ak.kmeans_plusplus(X, K, random_state=0)
         assert centres.dtype == dt
 
+    @pytest.mark.parametrize("compiled", [True, False], ids=["numba", "no-numba"])
+    def test_methods_equal_float32_ones(self, half, compiled, monkeypatch):
+        """score, predict and transform of half floats are those of their
+        float32 copy, with or without the compiled loops (which have no half
+        floats: none may be handed one)."""
+        monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+        dt = _half_dtype(half)
+        X = _problems(12).astype(dt)
+        X32 = X.astype(np.float32)
+        fits = [
+            (ak.BatchedKMeans(K, random_state=0), X, X32),
+            (ak.KMeans(K, random_state=0), X[0], X32[0]),
+        ]
+        for est, Xh, Xf in fits:
+            est.fit(Xh)
+            ref = type(est)(K, random_state=0).fit(Xf)
+            np.testing.assert_array_equal(est.predict(Xh), ref.predict(Xf))
+            np.testing.assert_allclose(est.score(Xh), ref.score(Xf), rtol=1e-12)
+            np.testing.assert_allclose(-est.score(Xh), est.inertia_, rtol=1e-6)
+            dist = est.transform(Xh)
+            assert dist.dtype == dt
+            np.testing.assert_array_equal(dist, ref.transform(Xf).astype(dt))
+
 
 class TestBadInput:
     def test_two_d_points_to_kmeans(self):
@@ -461,6 +532,70 @@ def test_compiled_kmeans_plusplus_selects_the_fallbacks_rows(
         )
     np.testing.assert_array_equal(found[0], found[1])
     assert not np.any(np.all(found[0][0][:, None, :] == X[0, :20][None], axis=2))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("where", ["numba", "no-numba", "strict"])
+def test_magnitudes_across_the_float_range(monkeypatch, where, dtype):
+    """From subnormals to the top of the range, any sign and shape: every
+    problem gets finite centres and scikit-learn's labels, inertia and
+    distances on its data brought into range by a power of two (inf exactly
+    where those exceed the float range), and score == -inertia_."""
+    monkeypatch.setattr(prim, "USE_COMPILED", where == "numba")
+    xp = np
+    if where == "strict":
+        import array_api_strict as xp
+    for mag, sign, shape in itertools.product(
+        RANGE_MAGNITUDES[dtype], RANGE_SIGNS, RANGE_SHAPES
+    ):
+        # Two problems: the case and its mirror image, with other extremes.
+        one = range_case(mag, sign, shape, dtype)
+        Xn = np.stack([one, -one[::-1] * 0.5])
+        X = xp.asarray(Xn)
+        est = ak.BatchedKMeans(3, init=X[:, :3, :]).fit(X)
+        results = [
+            np.asarray(a)
+            for a in (
+                est.labels_,
+                est.predict(X),
+                est.cluster_centers_,
+                est.inertia_,
+                est.score(X),
+                est.transform(X),
+            )
+        ]
+        for b in range(2):
+            try:
+                check_in_range_fit(
+                    Xn[b],
+                    in_range_reference(Xn[b]),
+                    *(r[b] for r in results),
+                )
+            except AssertionError as exc:
+                case = f"magnitude={mag}, sign={sign}, shape={shape}, problem {b}"
+                raise AssertionError(f"{case}: {exc}") from exc
+
+
+@pytest.mark.parametrize("where", ["numba", "no-numba", "strict"])
+def test_score_transform_and_inertia_agree_far_from_origin(monkeypatch, where):
+    """float32 problems 1e4 to 1e8 from the origin, clusters a few ulps wide:
+    per problem, -score(X) and the squared distances to the closest centres
+    add up to inertia_ (all measured in the fitted frame)."""
+    monkeypatch.setattr(prim, "USE_COMPILED", where == "numba")
+    xp = np
+    if where == "strict":
+        import array_api_strict as xp
+    offsets = np.array([1e4, 1e5, 1e6, 1e7, 1e8])[:, None, None]
+    # One unit of spread is about ten float32 ulps at each offset.
+    Xn = (offsets + 1e-6 * offsets * _problems(8)).astype(np.float32)
+    X = xp.asarray(Xn)
+    est = ak.BatchedKMeans(K, random_state=0).fit(X)
+    inertia = np.asarray(est.inertia_)
+    assert np.all(inertia > 0)
+    np.testing.assert_allclose(-np.asarray(est.score(X)), inertia, rtol=1e-4)
+    dist = np.asarray(est.transform(X)).astype(np.float64).min(axis=2)
+    np.testing.assert_allclose((dist**2).sum(axis=1), inertia, rtol=1e-4)
+    np.testing.assert_array_equal(np.asarray(est.predict(X)), np.asarray(est.labels_))
 
 
 @pytest.mark.parametrize("factor", [1e20, 1e-20], ids=["huge", "tiny"])

@@ -257,7 +257,7 @@ class TestAssign:
     def test_offset_and_scale(self):
         X, C, _, _ = _data()
         offset = np.full(5, 3.0)
-        plain = prim.assign_chunked(NP, (X - offset) * 0.5, C).labels
+        plain = prim.assign_chunked(NP, X * 0.5 - offset, C).labels
         framed = prim.assign_chunked(NP, X, C, offset=offset, scale=0.5).labels
         np.testing.assert_array_equal(plain, framed)
 
@@ -485,8 +485,11 @@ def test_centre_problems_compiled_equals_standard(monkeypatch, dtype):
     monkeypatch.setattr(prim, "USE_COMPILED", True)
     fast = prim.centre_problems(NP, X, w, 0.5, with_extremes=True)
     monkeypatch.setattr(prim, "USE_COMPILED", False)
-    slow = prim.centre_problems(NP, X, w, 0.5, with_extremes=True)
-    for a, b in zip(fast, slow, strict=True):
+    # Without the fused pass only the extremes come back; the caller centres.
+    none, none, none, found = prim.centre_problems(NP, X, w, 0.5, with_extremes=True)
+    assert none is None
+    slow = prim.centre_problems(NP, X, w, 0.5)
+    for a, b in zip(fast, (*slow, found), strict=True):
         np.testing.assert_array_equal(a, b)
     assert fast[3] == (X.min(), X.max())  # padding rows count too
     assert not np.any(fast[0][w == 0])
@@ -628,3 +631,44 @@ def test_compiled_min_max(dtype, special):
     else:
         assert low == x.min()
         assert high == x.max()
+
+
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+def test_compiled_paths_take_only_supported_dtypes(monkeypatch, half):
+    """Half-precision or mixed operands never reach a compiled loop (numba has
+    no float16 or bfloat16): every primitive with one gives the array path's
+    result instead of failing to compile."""
+    dt = np.dtype(np.float16) if half == "float16" else None
+    if dt is None:
+        dt = np.dtype(pytest.importorskip("ml_dtypes").bfloat16)
+    X, C, labels, w = _data(n=300, d=3, k=4)
+    X32 = X.astype(np.float32)
+    Xb = np.stack([X32, X32[::-1]])
+    calls = {
+        "inertia, half centres": lambda: prim.weighted_inertia(
+            NP, X32, w.astype(np.float32), C.astype(dt), labels
+        ),
+        "batched inertia, half centres": lambda: prim.weighted_inertia_batched(
+            NP,
+            Xb,
+            np.ones(Xb.shape[:2], dtype=np.float32),
+            np.stack([C, C]).astype(dt),
+            np.stack([labels, labels]),
+        ),
+        "assign, mixed": lambda: (
+            prim.assign_chunked(NP, X32, C.astype(np.float64)).labels
+        ),
+    }
+    if half == "float16":  # NumPy computes with float16 data, not bfloat16
+        calls["inertia, half data"] = lambda: prim.weighted_inertia(
+            NP, X.astype(dt), w.astype(dt), C.astype(dt), labels
+        )
+        calls["assign, half data"] = lambda: (
+            prim.assign_chunked(NP, X.astype(dt), C.astype(dt)).labels
+        )
+        calls["extremes, half"] = lambda: prim.extremes(NP, X.astype(dt))
+    for name, call in calls.items():
+        monkeypatch.setattr(prim, "USE_COMPILED", False)
+        expected = call()
+        monkeypatch.setattr(prim, "USE_COMPILED", True)
+        np.testing.assert_array_equal(call(), expected, err_msg=name)

@@ -128,3 +128,61 @@ def test_pandas_input_is_used_as_numpy():
     assert isinstance(from_frame.cluster_centers_, np.ndarray)
     np.testing.assert_array_equal(from_frame.labels_, from_array.labels_)
     np.testing.assert_array_equal(from_frame.predict(frame), from_array.predict(X))
+
+
+def _init_forms(X):
+    def first_rows(data, k, random_state=None):
+        return data[:k]
+
+    return {
+        "k-means++": "k-means++",
+        "random": "random",
+        "callable": first_rows,
+        "array": X[:4],
+    }
+
+
+@pytest.mark.parametrize("n_init", ["auto", 1, 3])
+@pytest.mark.parametrize("init", ["k-means++", "random", "callable", "array"])
+def test_n_init_attribute_as_sklearn(init, n_init):
+    """The fitted ``_n_init`` (runs actually made) is scikit-learn's: 'auto' is
+    1 for k-means++ and an array, 10 for 'random' and a callable; an array
+    init warns and runs once."""
+    from sklearn.cluster import KMeans as SKKMeans
+
+    X = _blobs()
+    fitted = []
+    for cls in (KMeans, SKKMeans):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est = cls(4, init=_init_forms(X)[init], n_init=n_init, random_state=0)
+            fitted.append(est.fit(X))
+        fitted.append([str(w.message) for w in caught if w.category is RuntimeWarning])
+    ours, our_warnings, theirs, their_warnings = fitted
+    assert ours._n_init == theirs._n_init
+    assert our_warnings == their_warnings
+
+
+def test_batched_n_init_attribute():
+    """BatchedKMeans records its runs too: n_init, or 1 for an array init."""
+    from arraykmeans import BatchedKMeans
+
+    X = np.stack([_blobs(), _blobs()[::-1]])
+    assert BatchedKMeans(4, n_init=3, random_state=0).fit(X)._n_init == 3
+    with pytest.warns(RuntimeWarning, match="performing only one init"):
+        est = BatchedKMeans(4, init=X[0, :4], n_init=3).fit(X)
+    assert est._n_init == 1
+
+
+def test_kmeans_plusplus_norms_length_message_as_sklearn():
+    from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
+
+    from arraykmeans import kmeans_plusplus
+
+    X = _blobs()
+    norms = np.ones(X.shape[0] - 3)
+    with pytest.raises(ValueError) as theirs:
+        sk_kmeans_plusplus(X, 4, x_squared_norms=norms, random_state=0)
+    with pytest.raises(ValueError) as ours:
+        kmeans_plusplus(X, 4, x_squared_norms=norms, random_state=0)
+    assert str(ours.value) == str(theirs.value)
