@@ -376,7 +376,8 @@ def _assign_cupy(X, centers, sample_weight, accumulate, offset, scale):
 # chunks small enough that the distance block stays in cache, spread over a pool
 # of threads (NumPy releases the GIL in BLAS, argmin and sparse products) with
 # BLAS itself limited to one thread meanwhile, as scikit-learn does with OpenMP.
-# Sums use a sparse one-hot product (SciPy, O(rows * d)) when SciPy is present.
+# Without the compiled loops, sums use a sparse one-hot product (SciPy, O(rows *
+# d)) when SciPy is present, np.add.at for small blocks.
 # Chunks are dealt to threads in a fixed pattern and partial sums are added in a
 # fixed order, so results do not depend on thread timing.
 
@@ -399,6 +400,15 @@ NUMPY_THREAD_MIN_WORK = 2**27
 NUMPY_THREAD_MIN_ROWS = 65536
 # Use the optional compiled row loops (numba) when they are available.
 USE_COMPILED = True
+# ... for calls doing at least this much work: multiply-adds of an assignment
+# step (n * k * d), elements of a pass over the data, or their equivalent.
+# Below it plain NumPy operations are used, and a fit that small neither
+# imports numba nor compiles anything (in a fresh process with an empty
+# cache, a first fit of the 150-row iris data took 3.6 s compiling loops).
+COMPILED_MIN_WORK = 2**20
+# Reseeding a NumPy generator (legacy_uniforms' fallback) takes about as long
+# as this much work.
+RESEED_WORK = 2**12
 # The compiled path has BLAS write distance blocks row-major (rows, k) or
 # centre-major (k, rows), whichever was faster with one BLAS thread (float32,
 # product plus argmin, row-major time over centre-major): row-major when
@@ -492,6 +502,34 @@ def _numpy_threading() -> tuple[Any, Any] | None:
     return _POOL, _CONTROLLER
 
 
+# Weighted row sums over at most this many elements are added one row at a
+# time by np.add.at (flat, which NumPy runs fast): as fast as SciPy's sparse
+# product or faster, and SciPy (0.2-0.3 s to import) is not needed.
+NUMPY_ADD_AT_ELEMENTS = 2**13
+
+
+def _weighted_rows_sum(
+    values: np.ndarray, ids: np.ndarray, weights: np.ndarray, k: int, acc_dtype: Any
+) -> np.ndarray:
+    """``sum_i weights[i] * values[i]`` per id in ``range(k)``, shape (k, d).
+
+    Each product is rounded to the data dtype and added to its id's sum in
+    order, in the data dtype (as the compiled loops add them): by np.add.at
+    for few elements, else by a sparse product (SciPy) or, without SciPy, a
+    sort and segmented sums (in ``acc_dtype``).
+    """
+    m, d = values.shape
+    if m * d <= NUMPY_ADD_AT_ELEMENTS:
+        out = np.zeros(k * d, dtype=values.dtype)
+        cells = (ids[:, None] * d + np.arange(d, dtype=ids.dtype)).reshape(-1)
+        np.add.at(out, cells, (values * weights[:, None]).reshape(-1))
+        return out.reshape(k, d)
+    part = _sparse_segment_sum(values, ids, weights, k)
+    if part is None:
+        part = segment_sum(np, values * weights[:, None], ids, k, dtype=acc_dtype)
+    return part
+
+
 def _sparse_segment_sum(
     values: np.ndarray, ids: np.ndarray, weights: np.ndarray, k: int
 ):
@@ -519,7 +557,7 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     rows = chunk_rows(np, n, dtype.itemsize * (k + 2 * d) + 16, cache_rows=rows)
     neg2_ct = (centers * -2).T
     c_norms = row_sq_norms(np, centers)
-    kernels = _compiled_kernels()
+    kernels = _compiled_kernels(n * k * d)
     # With many centres per feature, a column of ones appended to the rows and
     # the centre norms appended to the product's right-hand side let BLAS add
     # the norms: one pass over the distance block less, for a copy of the rows.
@@ -574,10 +612,7 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
             if accumulate:
                 group = slice(g0, g1)
                 Xg, lab, w = framed(group), labels[group], sample_weight[group]
-                part = _sparse_segment_sum(Xg, lab, w, k)
-                if part is None:
-                    part = segment_sum(np, Xg * w[:, None], lab, k, dtype=acc_dtype)
-                sums += part
+                sums += _weighted_rows_sum(Xg, lab, w, k, acc_dtype)
         return sums
 
     def work_compiled(worker: int):
@@ -678,9 +713,13 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     return Assignment(labels=labels, sums=sums, weights=weights)
 
 
-def _compiled_kernels() -> Any:
-    """The numba row loops, or None (numba absent or disabled)."""
-    if not USE_COMPILED:
+def _compiled_kernels(work: int) -> Any:
+    """The numba row loops for a call doing ``work`` (see COMPILED_MIN_WORK),
+    or None: numba absent or disabled, or the work too small to need them.
+
+    The size test comes first, so that small calls never import numba.
+    """
+    if not USE_COMPILED or work < COMPILED_MIN_WORK:
         return None
     from ._numba_kernels import KERNELS
 
@@ -721,10 +760,10 @@ def weighted_inertia(
     if not is_numpy_namespace(xp):
         sq = sq_distances_to_assigned(xp, X, centers, labels, dtype=acc)
         return float(sq @ xp.astype(sample_weight, acc, copy=False))
-    kernels = _compiled_kernels()
+    n, d = X.shape
+    kernels = _compiled_kernels(n * d)
     if kernels is not None:
         return float(kernels.inertia_rows(X, centers, labels, sample_weight))
-    n, d = X.shape
     rows = chunk_rows(
         np,
         n,
@@ -830,7 +869,7 @@ def _centre_columns_compiled(X: np.ndarray, kernels: Any):
 
 
 def _centre_columns_numpy(X: np.ndarray, acc: Any):
-    kernels = _compiled_kernels()
+    kernels = _compiled_kernels(X.size)
     if kernels is not None and acc == np.float64 and X.flags.c_contiguous:
         return _centre_columns_compiled(X, kernels)
     n, d = X.shape
@@ -856,7 +895,7 @@ def extremes(xp: ModuleType, X: Array) -> tuple[float, float]:
     One compiled pass on NumPy where numba is available (large arrays in
     pieces on the thread pool), else two reductions.
     """
-    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    kernels = _compiled_kernels(X.size) if is_numpy_namespace(xp) else None
     if (
         kernels is not None
         and X.size
@@ -1116,7 +1155,7 @@ def _assign_batched_numpy(
     k = centers.shape[1]
     if accumulate and (offset is not None or scale != 1.0):
         raise ValueError("accumulate=True expects data already in the centres' frame")
-    kernels = _compiled_kernels()
+    kernels = _compiled_kernels(B * n * k * d)
     changed = None
     if previous is None:
         labels = np.zeros((B, n), dtype=np.int32)
@@ -1198,9 +1237,7 @@ def _assign_batched_numpy(
             ids = (lab + (np.arange(m, dtype=np.int32) * k)[:, None]).reshape(-1)
             w = sample_weight[sel].reshape(-1)
             rows = np.ascontiguousarray(Xg).reshape(m * n, d)
-            part = _sparse_segment_sum(rows, ids, w, m * k)
-            if part is None:
-                part = segment_sum(np, rows * w[:, None], ids, m * k, dtype=acc_dtype)
+            part = _weighted_rows_sum(rows, ids, w, m * k, acc_dtype)
             sums[sel] = np.asarray(part, dtype=acc_dtype).reshape(m, k, d)
             weights[sel] = np.bincount(ids, weights=w, minlength=m * k).reshape(m, k)
 
@@ -1313,9 +1350,9 @@ def centre_problems(
     finds them, which saves a pass over X from memory. When X holds NaN or
     infinity only this item is meaningful (the caller is expected to raise).
     """
-    B, _, d = X.shape
+    B, n, d = X.shape
     acc = accumulation_dtype(xp, X.dtype, _dev(X))
-    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    kernels = _compiled_kernels(B * n * d) if is_numpy_namespace(xp) else None
     if kernels is not None:
         X = np.ascontiguousarray(X)
         w = np.ascontiguousarray(sample_weight)
@@ -1363,7 +1400,8 @@ def legacy_uniforms(seeds: np.ndarray, count: int) -> np.ndarray:
     generator per row.
     """
     out = np.empty((seeds.shape[0], count))
-    kernels = _compiled_kernels()
+    # Reseeding a generator costs about as long as this many units of work.
+    kernels = _compiled_kernels(seeds.shape[0] * RESEED_WORK)
     if kernels is not None:
         kernels.legacy_uniforms(np.ascontiguousarray(seeds, dtype=np.uint32), out)
         return out
@@ -1391,22 +1429,23 @@ def kmeanspp_indices_compiled(
     uniform draws, ``p`` (B, n) the normalised weights. Returns indices of
     shape (B, k).
     """
-    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    B, n, d = X.shape
+    k = trial_u.shape[1] + 1
+    # The distances of every candidate to every row, as the array version.
+    work = B * n * d * (1 + (k - 1) * trial_u.shape[2])
+    kernels = _compiled_kernels(work) if is_numpy_namespace(xp) else None
     if kernels is None:
         return None
-    B = X.shape[0]
-    k = trial_u.shape[1] + 1
     X = np.ascontiguousarray(X)
     w = np.ascontiguousarray(sample_weight)
     p = np.ascontiguousarray(p)
     first_u = np.ascontiguousarray(first_u, dtype=np.float64)
     trial_u = np.ascontiguousarray(trial_u, dtype=np.float64)
     out = np.empty((B, k), dtype=np.int64)
+    loop = kernels.kmeanspp_problems(d)  # made here, not by each worker
 
     def work(sl: slice) -> None:
-        kernels.kmeanspp_problems(X.shape[2])(
-            X[sl], w[sl], p[sl], first_u[sl], trial_u[sl], out[sl]
-        )
+        loop(X[sl], w[sl], p[sl], first_u[sl], trial_u[sl], out[sl])
 
     _map_problems(B, work)
     return out
@@ -1421,7 +1460,7 @@ def weighted_inertia_batched(
     """
     B, n, d = X.shape
     acc = accumulation_dtype(xp, X.dtype, _dev(X))
-    kernels = _compiled_kernels() if is_numpy_namespace(xp) else None
+    kernels = _compiled_kernels(B * n * d) if is_numpy_namespace(xp) else None
     if kernels is not None:
         out = np.zeros(B, dtype=np.float64)
 
