@@ -68,6 +68,19 @@ def to_host(xp: ModuleType, x: Array) -> np.ndarray:
         return np.asarray(values).reshape(tuple(x.shape))
 
 
+def host_scalars(xp: ModuleType, values: list[Array], dtype: Any) -> list[float]:
+    """Zero-dimensional arrays as Python floats, in one device-to-host copy.
+
+    Elsewhere than on NumPy (where reading them costs nothing) they are cast to
+    ``dtype`` and stacked first, so that reading all of them is one
+    synchronisation.
+    """
+    if is_numpy_namespace(xp):
+        return [float(v) for v in values]
+    stacked = xp.stack([xp.astype(v, dtype) for v in values])
+    return [float(v) for v in to_host(xp, stacked)]
+
+
 def from_host(xp: ModuleType, values: np.ndarray, *, dtype: Any, device: Any) -> Array:
     """Move a small host NumPy array to ``device`` as ``dtype``."""
     values = np.ascontiguousarray(values)
