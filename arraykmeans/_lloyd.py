@@ -236,7 +236,7 @@ def lloyd(
             unchanged = xp.asarray(False, device=device)
         else:
             unchanged = xp.all(labels == labels_prev)
-        n_empty = xp.sum(xp.astype(weights == 0, acc))
+        n_empty = xp.count_nonzero(weights == 0)
         flags = prim.host_scalars(xp, [unchanged, n_empty, shift_prev], acc)
         strict, n_empty, shift_tot = bool(flags[0]), int(flags[1]), float(flags[2])
 
