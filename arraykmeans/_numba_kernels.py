@@ -39,6 +39,7 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
         numba = None
 
     if numba is not None:
+
         def _cache_probe():  # pragma: no cover
             return 0
 
