@@ -416,11 +416,16 @@ USE_COMPILED = True
 # ... for calls doing at least this much work: multiply-adds of an assignment
 # step (n * k * d), elements of a pass over the data, or their equivalent.
 # Below it plain NumPy operations are used, and a fit that small neither
-# imports numba nor compiles anything (in a fresh process with an empty
-# cache, a first fit of the 150-row iris data took 3.6 s compiling loops).
+# imports numba nor compiles anything. NumPy steps took 1.1-7x the compiled
+# time (fits at 2**14 to 2**22), but the loops cost once per process: 0.8-1.3 s
+# to load numba and them from a filled cache, 3-6 s to compile them (a first
+# fit of the 150-row iris data took 3.6 s). Below 2**20 a whole fit loses at
+# most a few tenths of a second on NumPy; digits (1797 x 64, k=10) and the
+# smallest bench_cpu shape (1.6e6) stay compiled.
 COMPILED_MIN_WORK = 2**20
-# Reseeding a NumPy generator (legacy_uniforms' fallback) takes about as long
-# as this much work.
+# One seed of legacy_uniforms counts as this much work: the compiled loop takes
+# 256 seeds or more (1000 seeds, 40 draws each: 1.4 ms compiled, 4.7 ms
+# reseeding a NumPy generator per seed).
 RESEED_WORK = 2**12
 # The compiled path has BLAS write distance blocks row-major (rows, k) or
 # centre-major (k, rows), whichever was faster with one BLAS thread (float32,
@@ -1413,7 +1418,6 @@ def legacy_uniforms(seeds: np.ndarray, count: int) -> np.ndarray:
     generator per row.
     """
     out = np.empty((seeds.shape[0], count))
-    # Reseeding a generator costs about as long as this many units of work.
     kernels = _compiled_kernels(seeds.shape[0] * RESEED_WORK)
     if kernels is not None:
         kernels.legacy_uniforms(np.ascontiguousarray(seeds, dtype=np.uint32), out)
