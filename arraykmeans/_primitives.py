@@ -416,17 +416,14 @@ USE_COMPILED = True
 # ... for calls doing at least this much work: multiply-adds of an assignment
 # step (n * k * d), elements of a pass over the data, or their equivalent.
 # Below it plain NumPy operations are used, and a fit that small neither
-# imports numba nor compiles anything. NumPy steps took 1.1-7x the compiled
-# time (fits at 2**14 to 2**22), but the loops cost once per process: 0.8-1.3 s
+# imports numba nor compiles anything. The loops cost once per process: 0.8-1.3 s
 # to load numba and them from a filled cache, 3-6 s to compile them (a first
-# fit of the 150-row iris data took 3.6 s). Below 2**20 a whole fit loses at
-# most a few tenths of a second on NumPy; digits (1797 x 64, k=10) and the
-# smallest bench_cpu shape (1.6e6) stay compiled.
-COMPILED_MIN_WORK = 2**20
-# One seed of legacy_uniforms counts as this much work: the compiled loop takes
-# 256 seeds or more (1000 seeds, 40 draws each: 1.4 ms compiled, 4.7 ms
-# reseeding a NumPy generator per seed).
-RESEED_WORK = 2**12
+# fit of the 150-row iris data took 3.6 s). NumPy steps took 1.1-7x the
+# compiled time at every size measured (2**14 to 2**22), but below 2**16 at
+# most 0.5 ms each, so a whole fit takes milliseconds; the data sets of the
+# benchmarks above that (digits at 1.15e6, single problems of bench_batched at
+# 1.3e5, bench_cpu's smallest at 1.6e5 in quick mode) stay compiled.
+COMPILED_MIN_WORK = 2**16
 # The compiled path has BLAS write distance blocks row-major (rows, k) or
 # centre-major (k, rows), whichever was faster with one BLAS thread (float32,
 # product plus argmin, row-major time over centre-major): row-major when
@@ -1410,15 +1407,19 @@ def centre_problems(
     return Xc, mean, sq / count
 
 
-def legacy_uniforms(seeds: np.ndarray, count: int) -> np.ndarray:
+def legacy_uniforms(
+    seeds: np.ndarray, count: int, *, work: int | None = None
+) -> np.ndarray:
     """Row b = ``numpy.random.RandomState(seeds[b]).random_sample(count)``.
 
     ``seeds`` holds 32-bit ints. One compiled loop for all seeds where numba
     is available (the same Mersenne Twister, bit for bit), else one reseeded
-    generator per row.
+    generator per row (1000 seeds of 40 draws: 4.7 ms, compiled 1.4 ms).
+    ``work`` is that of the fit the draws are for (see COMPILED_MIN_WORK), so
+    that they are compiled when its steps are; by default, the draws' count.
     """
     out = np.empty((seeds.shape[0], count))
-    kernels = _compiled_kernels(seeds.shape[0] * RESEED_WORK)
+    kernels = _compiled_kernels(out.size if work is None else work)
     if kernels is not None:
         kernels.legacy_uniforms(np.ascontiguousarray(seeds, dtype=np.uint32), out)
         return out
@@ -1448,9 +1449,8 @@ def kmeanspp_indices_compiled(
     """
     B, n, d = X.shape
     k = trial_u.shape[1] + 1
-    # The distances of every candidate to every row, as the array version.
-    work = B * n * d * (1 + (k - 1) * trial_u.shape[2])
-    kernels = _compiled_kernels(work) if is_numpy_namespace(xp) else None
+    # Counted as one assignment step: compiled when the fit's steps are.
+    kernels = _compiled_kernels(B * n * k * d) if is_numpy_namespace(xp) else None
     if kernels is None:
         return None
     X = np.ascontiguousarray(X)

@@ -25,12 +25,14 @@ import arraykmeans as ak
 from arraykmeans import _primitives as prim
 
 PACKAGE = Path(ak.__file__).resolve().parent
+# Read at import, before any fixture changes it.
+DEFAULT_MIN_WORK = prim.COMPILED_MIN_WORK
 
 
 @pytest.fixture(autouse=True)
 def default_threshold(monkeypatch):
     """Undo the suite-wide fixture: the routing under test is the default one."""
-    monkeypatch.setattr(prim, "COMPILED_MIN_WORK", 2**20)
+    monkeypatch.setattr(prim, "COMPILED_MIN_WORK", DEFAULT_MIN_WORK)
 
 
 def _run(code: str, *, path: Path = PACKAGE.parent, **env: str) -> dict:
@@ -109,7 +111,7 @@ def test_compiled_work_compiles_only_what_it_needs(tmp_path):
         import numpy as np
         import arraykmeans as ak
         from arraykmeans import _numba_kernels as nk
-        X = np.random.RandomState(0).randn(70000, 4)
+        X = np.random.RandomState(0).randn(5000, 4)  # n·k·d = 80000
         ak.KMeans(4, random_state=0, max_iter=3).fit(X)
         print(json.dumps({
             "direct": nk._assign_direct_for.cache_info().currsize,
