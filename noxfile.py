@@ -50,8 +50,9 @@ def benchmarks(session: nox.Session) -> None:
     """CPU benchmarks against scikit-learn and faiss; writes benchmarks/results/.
 
     Without arguments: the standard shapes, the batched benchmark (blobs and
-    noise) and the time-per-iteration-vs-k sweep with its plot. Arguments go
-    to bench_cpu.py alone, e.g. ``nox -s benchmarks -- --quick``.
+    noise), the time-per-iteration-vs-k sweep with its plot, the small data
+    sets (with and without numba) and the cold start. Arguments go to
+    bench_cpu.py alone, e.g. ``nox -s benchmarks -- --quick``.
     """
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/bench_cpu.py", *session.posargs)
@@ -59,6 +60,13 @@ def benchmarks(session: nox.Session) -> None:
         session.run("python", "benchmarks/bench_batched.py")
         session.run("python", "benchmarks/bench_batched.py", "--data", "noise")
         session.run("python", "benchmarks/plot_k.py")
+        session.run("python", "benchmarks/bench_small.py")
+        session.run(
+            "python",
+            "benchmarks/bench_small.py",
+            env={"ARRAYKMEANS_DISABLE_NUMBA": "1"},
+        )
+        session.run("python", "benchmarks/bench_coldstart.py")
 
 
 @nox.session(python=PYTHON)

@@ -282,7 +282,9 @@ def _fit_batched(
         # k-means++ draws a fixed count of doubles per run: reseeding one
         # generator per problem gives every problem's stream for all runs.
         per_run = blloyd.kmeans_plusplus_draws(k)
-        draws = prim.legacy_uniforms(seeds, n_init * per_run)
+        draws = prim.legacy_uniforms(
+            seeds, n_init * per_run, work=X.shape[0] * X.shape[1] * k * d
+        )
         draws = draws.reshape(B, n_init, per_run)
     elif not init_is_array:
         states = [np.random.RandomState(int(s)) for s in seeds]

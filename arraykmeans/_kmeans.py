@@ -8,6 +8,7 @@ the caller's library, on the caller's device, in the caller's floating dtype.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 from types import ModuleType
@@ -106,6 +107,14 @@ def _prepare(xp: ModuleType, X: Array, amax: float) -> tuple[Array, _Frame, Arra
     return Xc, _Frame(mean=mean, scale=scale), var
 
 
+@functools.cache
+def _init_param_names(cls: type) -> tuple[str, ...]:
+    # Read once per class: inspecting the signature took a tenth of a fit on
+    # the 150-row iris data.
+    sig = inspect.signature(cls.__init__)
+    return tuple(sorted(p for p in sig.parameters if p != "self"))
+
+
 class _ParamsProtocol:
     """scikit-learn's parameter protocol: ``get_params``, ``set_params``, ``repr``.
 
@@ -114,8 +123,7 @@ class _ParamsProtocol:
 
     @classmethod
     def _get_param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return sorted(p for p in sig.parameters if p != "self")
+        return list(_init_param_names(cls))
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Parameters of this estimator, as scikit-learn's ``get_params``."""
@@ -325,7 +333,10 @@ class KMeans(_ParamsProtocol):
                 "'lloyd' instead.",
                 RuntimeWarning,
             )
-        random_state = val.check_random_state(self.random_state)
+        # A callable init receives the generator; the others only draw from it.
+        random_state = val.check_random_state(
+            self.random_state, private=not callable(init)
+        )
         sample_weight = val.check_sample_weight(xp, X, sample_weight)
         if init_is_array:
             init = val.check_init_array(xp, X, init, k)

@@ -21,6 +21,7 @@ its array twin.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -37,11 +38,20 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
         numba = None
 
     if numba is not None:
-        # Cache compiled code next to the module (or in numba's user cache) when
-        # there is a writable place; otherwise compile once per process.
-        _CACHE = os.access(os.path.dirname(__file__), os.W_OK) or bool(
-            os.environ.get("NUMBA_CACHE_DIR")
-        )
+
+        def _cache_probe():  # pragma: no cover
+            return 0
+
+        # Compiled code is cached on disk where numba finds a writable place
+        # for this file: NUMBA_CACHE_DIR, else __pycache__ next to it, else
+        # the user's cache directory (~/.cache/numba), so a read-only install
+        # still caches. Where there is none at all, numba refuses cache=True
+        # (RuntimeError) and the loops are compiled once per process instead.
+        try:
+            numba.njit(cache=True)(_cache_probe)
+            _CACHE = True
+        except RuntimeError:  # pragma: no cover - nowhere writable
+            _CACHE = False
 
         @numba.njit(nogil=True, cache=_CACHE)
         def argmin_columns(dist_t, c_norms, labels):  # pragma: no cover
@@ -184,8 +194,9 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
 
             return assign_direct
 
-        # Compiled on first use, for the feature counts the direct path takes.
-        _ASSIGN_DIRECT = {D: _make_assign_direct(D) for D in range(1, 17)}
+        # Made (and compiled) on first use, only for the feature counts used:
+        # making all sixteen up front took a tenth of a second at import.
+        _assign_direct_for = functools.cache(_make_assign_direct)
 
         @numba.njit(nogil=True, cache=_CACHE)
         def assign_block(
@@ -619,9 +630,9 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
 
             return kmeanspp_problems
 
-        # Compiled on first use: one variant per feature count up to 16, one
-        # for any count.
-        _KMEANSPP = {D: _make_kmeanspp_problems(D) for D in range(17)}
+        # Made (and compiled) on first use: one variant per feature count up
+        # to 16, one for any count.
+        _kmeanspp_for = functools.cache(_make_kmeanspp_problems)
 
         @numba.njit(nogil=True, cache=_CACHE)
         def _mt_twist(key, stop):  # pragma: no cover
@@ -734,11 +745,11 @@ if not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA"):
             @staticmethod
             def kmeanspp_problems(d):
                 """The stacked k-means++ loop for ``d`` features."""
-                return _KMEANSPP.get(d, _KMEANSPP[0])
+                return _kmeanspp_for(d if d <= 16 else 0)
 
             @staticmethod
             def assign_direct(d):
                 """The direct assignment loop for ``d`` features (1 to 16), or None."""
-                return _ASSIGN_DIRECT.get(d)
+                return _assign_direct_for(d) if 1 <= d <= 16 else None
 
         KERNELS = _Kernels

@@ -69,6 +69,19 @@ def to_host(xp: ModuleType, x: Array) -> np.ndarray:
         return np.asarray(values).reshape(tuple(x.shape))
 
 
+def host_scalars(xp: ModuleType, values: list[Array], dtype: Any) -> list[float]:
+    """Zero-dimensional arrays as Python floats, in one device-to-host copy.
+
+    Elsewhere than on NumPy (where reading them costs nothing) they are cast to
+    ``dtype`` and stacked first, so that reading all of them is one
+    synchronisation.
+    """
+    if is_numpy_namespace(xp):
+        return [float(v) for v in values]
+    stacked = xp.stack([xp.astype(v, dtype) for v in values])
+    return [float(v) for v in to_host(xp, stacked)]
+
+
 def from_host(xp: ModuleType, values: np.ndarray, *, dtype: Any, device: Any) -> Array:
     """Move a small host NumPy array to ``device`` as ``dtype``."""
     values = np.ascontiguousarray(values)
@@ -415,6 +428,17 @@ NUMPY_THREAD_MIN_ROWS = 65536
 NUMPY_BLAS_THREADS_MIN_WORK = 65536 * 4
 # Use the optional compiled row loops (numba) when they are available.
 USE_COMPILED = True
+# ... for calls doing at least this much work: multiply-adds of an assignment
+# step (n * k * d), elements of a pass over the data, or their equivalent.
+# Below it plain NumPy operations are used, and a fit that small neither
+# imports numba nor compiles anything. The loops cost once per process: 0.8-1.3 s
+# to load numba and them from a filled cache, 3-6 s to compile them (a first
+# fit of the 150-row iris data took 3.6 s). NumPy steps took 1.1-7x the
+# compiled time at every size measured (2**14 to 2**22), but below 2**16 at
+# most 0.5 ms each, so a whole fit takes milliseconds; the data sets of the
+# benchmarks above that (digits at 1.15e6, single problems of bench_batched at
+# 1.3e5, bench_cpu's smallest at 1.6e5 in quick mode) stay compiled.
+COMPILED_MIN_WORK = 2**16
 # The compiled path has BLAS write distance blocks row-major (rows, k) or
 # centre-major (k, rows), whichever was faster with one BLAS thread (float32,
 # product plus argmin, row-major time over centre-major): row-major when
@@ -444,6 +468,34 @@ NUMPY_DIRECT_WIDE_D = 16
 # 4 MiB groups fitted in 0.96-1.0x the time of 2 MiB ones (3 runs of 5,
 # clustered data and noise), 512 KiB groups in 1.3-1.6x.
 NUMPY_BATCH_BYTES = 2**22
+
+
+# Weighted row sums over at most this many elements are added one row at a
+# time by np.add.at (flat, which NumPy runs fast): as fast as SciPy's sparse
+# product or faster, and SciPy (0.2-0.3 s to import) is not needed.
+NUMPY_ADD_AT_ELEMENTS = 2**13
+
+
+def _weighted_rows_sum(
+    values: np.ndarray, ids: np.ndarray, weights: np.ndarray, k: int, acc_dtype: Any
+) -> np.ndarray:
+    """``sum_i weights[i] * values[i]`` per id in ``range(k)``, shape (k, d).
+
+    Each product is rounded to the data dtype and added to its id's sum in
+    order, in the data dtype (as the compiled loops add them): by np.add.at
+    for few elements, else by a sparse product (SciPy) or, without SciPy, a
+    sort and segmented sums (in ``acc_dtype``).
+    """
+    m, d = values.shape
+    if m * d <= NUMPY_ADD_AT_ELEMENTS:
+        out = np.zeros(k * d, dtype=values.dtype)
+        cells = (ids[:, None] * d + np.arange(d, dtype=ids.dtype)).reshape(-1)
+        np.add.at(out, cells, (values * weights[:, None]).reshape(-1))
+        return out.reshape(k, d)
+    part = _sparse_segment_sum(values, ids, weights, k)
+    if part is None:
+        part = segment_sum(np, values * weights[:, None], ids, k, dtype=acc_dtype)
+    return part
 
 
 def _sparse_segment_sum(
@@ -504,7 +556,7 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
     rows = chunk_rows(np, n, dtype.itemsize * (k + 2 * d) + 16, cache_rows=rows)
     neg2_ct = (centers * -2).T
     c_norms = row_sq_norms(np, centers)
-    kernels = _compiled_kernels(X, centers, sample_weight)
+    kernels = _compiled_kernels(n * k * d, X, centers, sample_weight)
     # With many centres per feature, a column of ones appended to the rows and
     # the centre norms appended to the product's right-hand side let BLAS add
     # the norms: one pass over the distance block less, for a copy of the rows.
@@ -558,10 +610,7 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
             if accumulate:
                 group = slice(g0, g1)
                 Xg, lab, w = framed(group), labels[group], sample_weight[group]
-                part = _sparse_segment_sum(Xg, lab, w, k)
-                if part is None:
-                    part = segment_sum(np, Xg * w[:, None], lab, k, dtype=acc_dtype)
-                sums += part
+                sums += _weighted_rows_sum(Xg, lab, w, k, acc_dtype)
         return sums
 
     def work_compiled(piece: tuple[int, int]):
@@ -673,15 +722,18 @@ def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scal
 _COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _compiled_kernels(*arrays: Any) -> Any:
-    """The numba row loops, or None (numba absent or disabled).
+def _compiled_kernels(work: int, *arrays: Any) -> Any:
+    """The numba row loops for a call doing ``work`` (see COMPILED_MIN_WORK),
+    or None: numba absent or disabled, the work too small to need them, or
+    operands they are not typed for.
 
+    The size test comes first, so that small calls never import numba.
     ``arrays`` are the floating operands the caller will pass (None entries are
     ignored): the loops are returned only if they all share one dtype the
     loops support, so that half-precision or mixed operands take the array
     path instead of failing to compile.
     """
-    if not USE_COMPILED:
+    if not USE_COMPILED or work < COMPILED_MIN_WORK:
         return None
     from ._numba_kernels import KERNELS
 
@@ -725,10 +777,10 @@ def weighted_inertia(
     if not is_numpy_namespace(xp):
         sq = sq_distances_to_assigned(xp, X, centers, labels, dtype=acc)
         return float(sq @ xp.astype(sample_weight, acc, copy=False))
-    kernels = _compiled_kernels(X, centers, sample_weight)
+    n, d = X.shape
+    kernels = _compiled_kernels(n * d, X, centers, sample_weight)
     if kernels is not None:
         return float(kernels.inertia_rows(X, centers, labels, sample_weight))
-    n, d = X.shape
     rows = chunk_rows(
         np,
         n,
@@ -824,7 +876,7 @@ def extremes(xp: ModuleType, X: Array) -> tuple[float, float]:
     One compiled pass on NumPy where numba is available (large arrays in
     pieces on the thread pool), else two reductions.
     """
-    kernels = _compiled_kernels(X) if is_numpy_namespace(xp) else None
+    kernels = _compiled_kernels(X.size, X) if is_numpy_namespace(xp) else None
     if (
         kernels is not None
         and X.size
@@ -1084,7 +1136,7 @@ def _assign_batched_numpy(
     k = centers.shape[1]
     if accumulate and (offset is not None or scale != 1.0):
         raise ValueError("accumulate=True expects data already in the centres' frame")
-    kernels = _compiled_kernels(X, centers, sample_weight)
+    kernels = _compiled_kernels(B * n * k * d, X, centers, sample_weight)
     changed = None
     if previous is None:
         labels = np.zeros((B, n), dtype=np.int32)
@@ -1166,9 +1218,7 @@ def _assign_batched_numpy(
             ids = (lab + (np.arange(m, dtype=np.int32) * k)[:, None]).reshape(-1)
             w = sample_weight[sel].reshape(-1)
             rows = np.ascontiguousarray(Xg).reshape(m * n, d)
-            part = _sparse_segment_sum(rows, ids, w, m * k)
-            if part is None:
-                part = segment_sum(np, rows * w[:, None], ids, m * k, dtype=acc_dtype)
+            part = _weighted_rows_sum(rows, ids, w, m * k, acc_dtype)
             sums[sel] = np.asarray(part, dtype=acc_dtype).reshape(m, k, d)
             weights[sel] = np.bincount(ids, weights=w, minlength=m * k).reshape(m, k)
 
@@ -1288,9 +1338,11 @@ def centre_problems(
     When X holds NaN or infinity only this item is meaningful (the caller is
     expected to raise).
     """
-    B, _, d = X.shape
+    B, n, d = X.shape
     acc = accumulation_dtype(xp, X.dtype, _dev(X))
-    kernels = _compiled_kernels(X, sample_weight) if is_numpy_namespace(xp) else None
+    kernels = (
+        _compiled_kernels(B * n * d, X, sample_weight) if is_numpy_namespace(xp) else None
+    )
     if kernels is not None:
         X = np.ascontiguousarray(X)
         w = np.ascontiguousarray(sample_weight)
@@ -1328,15 +1380,19 @@ def centre_problems(
     return Xc, mean, xp.astype(var, acc)
 
 
-def legacy_uniforms(seeds: np.ndarray, count: int) -> np.ndarray:
+def legacy_uniforms(
+    seeds: np.ndarray, count: int, *, work: int | None = None
+) -> np.ndarray:
     """Row b = ``numpy.random.RandomState(seeds[b]).random_sample(count)``.
 
     ``seeds`` holds 32-bit ints. One compiled loop for all seeds where numba
     is available (the same Mersenne Twister, bit for bit), else one reseeded
-    generator per row.
+    generator per row (1000 seeds of 40 draws: 4.7 ms, compiled 1.4 ms).
+    ``work`` is that of the fit the draws are for (see COMPILED_MIN_WORK), so
+    that they are compiled when its steps are; by default, the draws' count.
     """
     out = np.empty((seeds.shape[0], count))
-    kernels = _compiled_kernels()
+    kernels = _compiled_kernels(out.size if work is None else work)
     if kernels is not None:
         kernels.legacy_uniforms(np.ascontiguousarray(seeds, dtype=np.uint32), out)
         return out
@@ -1364,22 +1420,26 @@ def kmeanspp_indices_compiled(
     uniform draws, ``p`` (B, n) the normalised weights. Returns indices of
     shape (B, k).
     """
-    kernels = _compiled_kernels(X, sample_weight, p) if is_numpy_namespace(xp) else None
+    B, n, d = X.shape
+    k = trial_u.shape[1] + 1
+    # Counted as one assignment step: compiled when the fit's steps are.
+    kernels = (
+        _compiled_kernels(B * n * k * d, X, sample_weight, p)
+        if is_numpy_namespace(xp)
+        else None
+    )
     if kernels is None:
         return None
-    B = X.shape[0]
-    k = trial_u.shape[1] + 1
     X = np.ascontiguousarray(X)
     w = np.ascontiguousarray(sample_weight)
     p = np.ascontiguousarray(p)
     first_u = np.ascontiguousarray(first_u, dtype=np.float64)
     trial_u = np.ascontiguousarray(trial_u, dtype=np.float64)
     out = np.empty((B, k), dtype=np.int64)
+    loop = kernels.kmeanspp_problems(d)  # made here, not by each worker
 
     def work(sl: slice) -> None:
-        kernels.kmeanspp_problems(X.shape[2])(
-            X[sl], w[sl], p[sl], first_u[sl], trial_u[sl], out[sl]
-        )
+        loop(X[sl], w[sl], p[sl], first_u[sl], trial_u[sl], out[sl])
 
     _map_problems(B, work)
     return out
@@ -1395,7 +1455,9 @@ def weighted_inertia_batched(
     B, n, d = X.shape
     acc = accumulation_dtype(xp, X.dtype, _dev(X))
     kernels = (
-        _compiled_kernels(X, centers, sample_weight) if is_numpy_namespace(xp) else None
+        _compiled_kernels(B * n * d, X, centers, sample_weight)
+        if is_numpy_namespace(xp)
+        else None
     )
     if kernels is not None:
         out = np.zeros(B, dtype=np.float64)

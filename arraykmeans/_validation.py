@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import threading
 from types import ModuleType
 from typing import Any
 
@@ -324,12 +325,31 @@ def check_model_input(
         )
 
 
-def check_random_state(seed: Any) -> np.random.RandomState:
-    """A ``RandomState`` from None, an int or a ``RandomState`` (as scikit-learn)."""
+_reseeded = threading.local()
+
+
+def check_random_state(seed: Any, *, private: bool = False) -> np.random.RandomState:
+    """A ``RandomState`` from None, an int or a ``RandomState`` (as scikit-learn).
+
+    Parameters
+    ----------
+    private : bool
+        The caller uses the generator only for its own draws and lets no other
+        code see it. An int seed then reseeds a generator kept for this thread
+        instead of constructing one: the same draws, without the 0.15-0.2 ms
+        a new ``RandomState`` spends seeding itself from OS entropy first
+        (a sixth of a fit on the 150-row iris data).
+    """
     if seed is None or seed is np.random:
         return np.random.mtrand._rand
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        return np.random.RandomState(seed)
+        if not private:
+            return np.random.RandomState(seed)
+        generator = getattr(_reseeded, "generator", None)
+        if generator is None:
+            generator = _reseeded.generator = np.random.RandomState()
+        generator.seed(seed)
+        return generator
     if isinstance(seed, np.random.RandomState):
         return seed
     raise ValueError(

@@ -340,6 +340,22 @@ def now_iso() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+def result_path(kind: str, machine: str | None = None, output: Any = None) -> Path:
+    """Where a benchmark's JSON goes: ``output`` if given, else
+    ``results/<machine>-<YYYY-MM-DD>-<kind>.json`` (the .md goes next to it)."""
+    if output:
+        return Path(output)
+    return RESULTS_DIR / f"{machine or default_machine_name()}-{today()}-{kind}.json"
+
+
+def write_report(path: Path, doc: Any, markdown: str) -> None:
+    """The JSON document and its markdown summary, side by side; both printed."""
+    write_json(path, doc)
+    path.with_suffix(".md").write_text(markdown)
+    print(markdown)
+    print(f"wrote {path} and {path.with_suffix('.md').name}")
+
+
 def write_json(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -33,6 +33,19 @@ def _cupy_usable() -> bool:
         return False
 
 
+@pytest.fixture(autouse=True)
+def compiled_for_small_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the compiled loops take the tests' small data too.
+
+    By default calls below ``COMPILED_MIN_WORK`` use plain NumPy; the data
+    here are that small, and the compiled loops would otherwise go untested.
+    The routing itself is tested in ``test_routing.py``, which undoes this.
+    """
+    from arraykmeans import _primitives as prim
+
+    monkeypatch.setattr(prim, "COMPILED_MIN_WORK", 0)
+
+
 @dataclass(frozen=True)
 class Backend:
     """One array library, device and floating dtype to run a test on."""

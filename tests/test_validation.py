@@ -684,3 +684,38 @@ class TestFunctions:
     def test_kmeans_plusplus_1d(self, backend):
         with pytest.raises(ValueError, match="Reshape your data"):
             kmeans_plusplus(backend.asarray(np.ones(N)), K)
+
+
+# ------------------------------------------------------------- random_state
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**32 - 1])
+def test_private_random_state_draws_as_a_new_one(seed):
+    """A private generator is one per thread, reseeded: the same draws as a new
+    RandomState(seed), however it was used before."""
+    from arraykmeans._validation import check_random_state
+
+    first = check_random_state(seed, private=True)
+    first.random_sample(5)
+    first.standard_normal()  # leaves a cached Gaussian behind
+    again = check_random_state(seed, private=True)
+    assert again is first
+    fresh = np.random.RandomState(seed)
+    np.testing.assert_array_equal(again.standard_normal(3), fresh.standard_normal(3))
+    assert check_random_state(seed) is not first
+
+
+def test_callable_init_gets_its_own_generator():
+    """User code may keep the generator it is handed: it is never reseeded by
+    a later fit."""
+    kept = []
+
+    def init(X, k, random_state):
+        kept.append(random_state)
+        return X[:k]
+
+    X = np.random.RandomState(0).randn(40, 2)
+    KMeans(3, init=init, n_init=1, random_state=5).fit(X)
+    state = kept[0].get_state()[1].copy()
+    KMeans(3, random_state=5).fit(X)
+    np.testing.assert_array_equal(kept[0].get_state()[1], state)
