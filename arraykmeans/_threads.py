@@ -177,11 +177,6 @@ def _restore(lib: Any, n: int) -> None:
         let_go()
 
 
-def blas_held() -> bool:
-    """Whether some arraykmeans call holds BLAS below its previous thread count."""
-    return bool(_hold_saved)
-
-
 # ------------------------------------------------------------------ the pool
 
 
