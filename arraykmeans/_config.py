@@ -1,33 +1,78 @@
-"""Library-wide settings: the working-memory budget and the number of threads.
+"""Library-wide settings: memory budget, threads, and the fast-path switches.
 
-Settings are thread-local: :func:`set_config` and :func:`config_context` change
-them for the calling thread only (arraykmeans' own worker threads run with the
-settings of the call they work for).
+Settings are context-local (a :class:`contextvars.ContextVar`): :func:`set_config`
+and :func:`config_context` change them for the calling thread (or asyncio task)
+only, and arraykmeans' own worker threads run with the settings of the call
+they work for. Tests and users switch fast paths off and on with
+``config_context(use_compiled=False)``, never by changing module attributes.
 """
 
 from __future__ import annotations
 
-import threading
+import contextvars
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
-_DEFAULTS: dict[str, Any] = {"working_memory": 256, "n_threads": None}
-_local = threading.local()
-# ``n_threads=None`` is a value (back to the default), so "not given" needs its own
-# marker.
-_UNCHANGED: Any = type("_Unchanged", (), {"__repr__": lambda self: "<unchanged>"})()
+__all__ = ["config_context", "get_config", "set_config"]
+
+
+def _env_default_compiled() -> bool:
+    # Read when the settings are first needed, not at import.
+    return not os.environ.get("ARRAYKMEANS_DISABLE_NUMBA")
+
+
+def _defaults() -> dict[str, Any]:
+    return {
+        "working_memory": 256.0,
+        "n_threads": None,
+        "use_compiled": _env_default_compiled(),
+        "use_gpu_kernels": True,
+        "use_scipy": True,
+        "compiled_min_work": 2**16,
+        "thread_min_work": 2**27,
+        "compact_min_problems": 8,
+        "compact_ratio": 4,
+    }
+
+
+# The checks of each setting: (kind, lower bound, allow None).
+_CHECKS: dict[str, tuple[str, float, bool]] = {
+    "working_memory": ("number", 0.0, False),
+    "n_threads": ("int", 1, True),
+    "use_compiled": ("bool", 0, False),
+    "use_gpu_kernels": ("bool", 0, False),
+    "use_scipy": ("bool", 0, False),
+    "compiled_min_work": ("int", 0, False),
+    "thread_min_work": ("int", 0, False),
+    "compact_min_problems": ("int", 1, False),
+    "compact_ratio": ("number", 0.0, False),
+}
+
+_settings_var: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
+    "arraykmeans_settings"
+)
 
 
 def _settings() -> dict[str, Any]:
-    if not hasattr(_local, "settings"):
-        _local.settings = dict(_DEFAULTS)
-    return _local.settings
+    """The current settings (not a copy: read it, never write it)."""
+    try:
+        return _settings_var.get()
+    except LookupError:
+        settings = _defaults()
+        _settings_var.set(settings)
+        return settings
+
+
+def _use(settings: dict[str, Any]) -> None:
+    """Make ``settings`` current in this context (worker threads use it)."""
+    _settings_var.set(dict(settings))
 
 
 def get_config() -> dict[str, Any]:
-    """Return a copy of the current settings (of the calling thread).
+    """Return a copy of the current settings (of the calling thread or task).
 
     Returns
     -------
@@ -42,20 +87,67 @@ def get_config() -> dict[str, Any]:
             than :mod:`threadpoolctl` currently allows (the smallest thread
             count of the loaded BLAS and OpenMP libraries, so that
             ``threadpool_limits(1)`` means one thread). See :func:`set_config`.
+        ``use_compiled`` : bool
+            Use the compiled (numba) loops on NumPy where they apply. Default
+            True, or False when the environment variable
+            ``ARRAYKMEANS_DISABLE_NUMBA`` is set.
+        ``use_gpu_kernels`` : bool
+            Use arraykmeans' CUDA kernels on CuPy (float32/float64). Default True.
+        ``use_scipy`` : bool
+            Use SciPy's sparse products for centre sums on NumPy when SciPy is
+            installed. Default True.
+        ``compiled_min_work`` : int
+            Calls doing less work than this (multiply-adds of an assignment
+            step, elements of a pass) use plain NumPy and never load numba.
+            Default 65536.
+        ``thread_min_work`` : int
+            Assignment steps of fewer multiply-adds run in the caller's thread.
+            Default 2**27.
+        ``compact_min_problems``, ``compact_ratio`` : int, float
+            A batched fit drops finished problems from its working stack once
+            at least ``compact_min_problems`` problems are stacked and at most
+            1/``compact_ratio`` of them still run. Defaults 8 and 4.
+
+        None of these settings changes results, only how they are computed.
 
     Examples
     --------
     >>> import arraykmeans
-    >>> sorted(arraykmeans.get_config())
-    ['n_threads', 'working_memory']
+    >>> arraykmeans.get_config()["working_memory"]
+    256.0
     """
     return dict(_settings())
 
 
-def set_config(
-    *, working_memory: float | None = None, n_threads: int | None = _UNCHANGED
-) -> None:
-    """Change settings for the current thread.
+def _checked(name: str, value: Any) -> Any:
+    if name not in _CHECKS:
+        raise TypeError(
+            f"{name!r} is not a setting; the settings are {sorted(_CHECKS)}."
+        )
+    kind, low, allow_none = _CHECKS[name]
+    if value is None and allow_none:
+        return None
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {value!r}.")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            what = "a positive integer or None" if allow_none else "an integer"
+            raise TypeError(f"{name} must be {what}, got {value!r}.")
+        if value < low:
+            raise ValueError(f"{name} must be at least {low}, got {value!r}.")
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        unit = " of MiB" if name == "working_memory" else ""
+        raise TypeError(f"{name} must be a number{unit}, got {value!r}.")
+    if not value > low:
+        raise ValueError(f"{name} must be positive, got {value!r}.")
+    return float(value)
+
+
+def set_config(**settings: Any) -> None:
+    """Change settings for the current thread (or asyncio task).
 
     Parameters
     ----------
@@ -76,53 +168,44 @@ def set_config(
         thread). Results do not depend on it. Other BLAS calls (``transform``,
         ``score``) follow threadpoolctl's limits; other backends (CuPy,
         PyTorch, ...) manage their own threads. Without threadpoolctl installed
-        everything runs in the caller's thread. Not given: unchanged.
+        everything runs in the caller's thread.
+    use_compiled, use_gpu_kernels, use_scipy : bool, optional
+        Switch a fast path off (or back on). Results are the same labels either
+        way (the fast paths are tested against the plain array code).
+    compiled_min_work, thread_min_work, compact_min_problems, compact_ratio : optional
+        Tuning thresholds; see :func:`get_config`.
+
+    Settings not given are unchanged.
 
     Raises
     ------
     TypeError
-        If ``working_memory`` is not a number or ``n_threads`` not an integer.
+        If a name is not a setting, or a value has the wrong type.
     ValueError
-        If ``working_memory`` is not positive or ``n_threads`` is below 1.
+        If a value is out of range (``working_memory`` not positive,
+        ``n_threads`` below 1, ...).
     """
-    if working_memory is not None:
-        if isinstance(working_memory, bool) or not isinstance(
-            working_memory, (int, float)
-        ):
-            raise TypeError(
-                f"working_memory must be a number of MiB, got {working_memory!r}."
-            )
-        if not working_memory > 0:
-            raise ValueError(
-                f"working_memory must be positive, got {working_memory!r}."
-            )
-    if n_threads is not _UNCHANGED and n_threads is not None:
-        if isinstance(n_threads, bool) or not isinstance(n_threads, Integral):
-            raise TypeError(
-                f"n_threads must be a positive integer or None, got {n_threads!r}."
-            )
-        if n_threads < 1:
-            raise ValueError(f"n_threads must be at least 1, got {n_threads!r}.")
-    # Validated first, so that a bad value changes nothing.
-    if working_memory is not None:
-        _settings()["working_memory"] = float(working_memory)
-    if n_threads is not _UNCHANGED:
-        _settings()["n_threads"] = None if n_threads is None else int(n_threads)
+    # Validated first, so that a bad value changes nothing. None leaves a
+    # setting unchanged, except n_threads, where it is the default.
+    checked = {
+        name: _checked(name, value)
+        for name, value in settings.items()
+        if value is not None or name == "n_threads"
+    }
+    new = dict(_settings())
+    new.update(checked)
+    _settings_var.set(new)
 
 
 @contextmanager
-def config_context(
-    *, working_memory: float | None = None, n_threads: int | None = _UNCHANGED
-) -> Iterator[None]:
+def config_context(**settings: Any) -> Iterator[None]:
     """Temporarily change settings inside a ``with`` block.
 
     The previous settings come back on exit, also when the block raises.
 
     Parameters
     ----------
-    working_memory : float, optional
-        See :func:`set_config`.
-    n_threads : int or None, optional
+    **settings
         See :func:`set_config`.
 
     Examples
@@ -131,14 +214,13 @@ def config_context(
     >>> with arraykmeans.config_context(working_memory=32):
     ...     arraykmeans.get_config()["working_memory"]
     32.0
-    >>> with arraykmeans.config_context(n_threads=1):
-    ...     arraykmeans.get_config()["n_threads"]
-    1
+    >>> with arraykmeans.config_context(use_compiled=False):
+    ...     arraykmeans.get_config()["use_compiled"]
+    False
     """
-    old = get_config()
-    set_config(working_memory=working_memory, n_threads=n_threads)
+    old = _settings()
+    set_config(**settings)
     try:
         yield
     finally:
-        _settings().clear()
-        _settings().update(old)
+        _settings_var.set(old)

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, device, is_array_api_obj
 
-from . import _primitives as prim
 from ._exceptions import (
     ArrayMismatchError,
     InvalidParameterError,
     NotFittedError,
     compatible,
 )
+from .backends import get_backend
 
 Array = Any
 
@@ -147,7 +147,7 @@ def check_array(
         if finite:
             check_finite(xp, X, name)
         return X, xp, dtype
-    target = xp.float64 if prim.has_float64(xp, device(X)) else xp.float32
+    target = xp.float64 if get_backend(xp).has_float64(device(X)) else xp.float32
     return xp.astype(X, target), xp, target
 
 
@@ -194,7 +194,7 @@ def check_finite(
     otherwise :func:`arraykmeans._primitives.extremes` finds them (min and max
     propagate NaN and expose infinities; no n×d boolean temporary).
     """
-    low, high = prim.extremes(xp, X) if extremes is None else extremes
+    low, high = get_backend(xp).extremes(X) if extremes is None else extremes
     if math.isfinite(low) and math.isfinite(high):
         return
     if math.isnan(low) or math.isnan(high):
@@ -234,7 +234,7 @@ def same_namespace(xp: ModuleType, X: Array, value: Any, name: str) -> Array:
         ) from exc
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}.")
-    return prim.from_host(xp, arr, dtype=X.dtype, device=device(X))
+    return get_backend(xp).from_host(arr, dtype=X.dtype, device=device(X))
 
 
 def _is_numpy(xp: ModuleType) -> bool:

@@ -34,16 +34,18 @@ def _cupy_usable() -> bool:
 
 
 @pytest.fixture(autouse=True)
-def compiled_for_small_data(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let the compiled loops take the tests' small data too.
+def compiled_for_small_data() -> Any:
+    """Let the compiled loops take the tests' small data too; restore the config.
 
-    By default calls below ``COMPILED_MIN_WORK`` use plain NumPy; the data
+    By default calls below ``compiled_min_work`` use plain NumPy; the data
     here are that small, and the compiled loops would otherwise go untested.
     The routing itself is tested in ``test_routing.py``, which undoes this.
+    Every setting a test changes (``set_config``) is undone after it.
     """
-    from arraykmeans import _primitives as prim
+    import arraykmeans as ak
 
-    monkeypatch.setattr(prim, "COMPILED_MIN_WORK", 0)
+    with ak.config_context(compiled_min_work=0):
+        yield
 
 
 @dataclass(frozen=True)
@@ -74,21 +76,62 @@ class Backend:
             dtype = self.dtype if a.dtype.kind == "f" else None
         if self.name == "numpy":
             return np.asarray(a, dtype=dtype) if dtype is not None else a.copy()
+        if self.name == "dask":
+            import dask.array as da
+
+            a = a.astype(dtype) if dtype is not None else a
+            # Several blocks along the first axis, so that block-wise code is
+            # exercised.
+            rows = max(1, -(-a.shape[0] // 3)) if a.ndim else ()
+            return da.from_array(a, chunks=(rows, *a.shape[1:]) if a.ndim else ())
         return self.xp.asarray(a, dtype=dtype, device=self.device)
 
     def to_numpy(self, x: Any) -> np.ndarray:
         if self.name == "cupy":
             return x.get()
-        return np.asarray(x) if self.name == "numpy" else np.from_dlpack(x)
+        if self.name == "dask":
+            return np.asarray(x.compute())
+        if self.name in ("numpy", "jax"):
+            return np.asarray(x)
+        if self.name.startswith("torch"):
+            return x.detach().cpu().numpy()
+        return np.from_dlpack(x)
 
     def __str__(self) -> str:
         return f"{self.name}-{self.dtype_name}"
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _torch_cuda_usable() -> bool:
+    try:
+        import torch
+    except Exception:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def _backends() -> list[Any]:
     params = []
     for dt in ("float64", "float32"):
         params.append(pytest.param(("numpy", None, dt), id=f"numpy-{dt}"))
+    # PyTorch (CPU), JAX (float64 with x64 enabled) and Dask (NumPy chunks):
+    # run where installed, skipped otherwise.
+    for lib in ("torch", "jax", "dask"):
+        for dt in ("float64", "float32"):
+            params.append(
+                pytest.param(
+                    (lib, None, dt),
+                    id=f"{lib}-{dt}",
+                    marks=pytest.mark.skipif(
+                        not _installed(lib), reason=f"{lib} not installed"
+                    ),
+                )
+            )
     for dev in ("CPU_DEVICE", "device1"):
         for dt in ("float64", "float32"):
             params.append(pytest.param(("strict", dev, dt), id=f"strict-{dev}-{dt}"))
@@ -110,6 +153,18 @@ def _backends() -> list[Any]:
                 ],
             )
         )
+        params.append(
+            pytest.param(
+                ("torch-cuda", None, dt),
+                id=f"torch-cuda-{dt}",
+                marks=[
+                    pytest.mark.gpu,
+                    pytest.mark.skipif(
+                        not _torch_cuda_usable(), reason="no usable CUDA device"
+                    ),
+                ],
+            )
+        )
     return params
 
 
@@ -122,6 +177,23 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         import array_api_strict as xp
 
         return Backend("strict", xp, xp.Device(dev), dt)
+    if name in ("torch", "torch-cuda"):
+        import array_api_compat.torch as xp
+        import torch
+
+        where = torch.device("cuda" if name == "torch-cuda" else "cpu")
+        return Backend(name, xp, where, dt)
+    if name == "jax":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as xp
+
+        return Backend("jax", xp, jax.devices("cpu")[0], dt)
+    if name == "dask":
+        import array_api_compat.dask.array as xp
+
+        return Backend("dask", xp, None, dt)
     import array_api_compat.cupy as xp
     import cupy
 
@@ -138,6 +210,13 @@ def assert_same_place(backend: Backend, x: Any) -> None:
     elif backend.name == "strict":
         assert xp.__name__ == "array_api_strict", xp
         assert device(x) == backend.device
+    elif backend.name.startswith("torch"):
+        assert type(x).__module__.startswith("torch"), type(x)
+        assert device(x).type == backend.device.type
+    elif backend.name == "jax":
+        assert type(x).__module__.startswith("jax"), type(x)
+    elif backend.name == "dask":
+        assert type(x).__module__.startswith("dask"), type(x)
     else:
         assert type(x).__module__.startswith("cupy"), type(x)
 
@@ -184,7 +263,11 @@ def make_blobs(
 def require_compiled() -> None:
     """Skip the calling test when the compiled loops are unavailable (numba
     missing, or ``ARRAYKMEANS_DISABLE_NUMBA`` set)."""
-    from arraykmeans._numba_kernels import KERNELS
+    import arraykmeans as ak
+
+    if not ak.get_config()["use_compiled"]:
+        pytest.skip("compiled loops switched off (ARRAYKMEANS_DISABLE_NUMBA)")
+    from arraykmeans.backends._numba_kernels import KERNELS
 
     if KERNELS is None:
         pytest.skip("compiled loops unavailable (numba missing or disabled)")

@@ -20,8 +20,8 @@ from conftest import (
 )
 
 import arraykmeans as ak
-from arraykmeans import _batched as _batched_module
-from arraykmeans import _primitives as prim
+from arraykmeans.algorithm import _seeds as _batched_module
+from arraykmeans.backends import get_backend
 
 B, N, D, K = 5, 240, 3, 4
 
@@ -103,10 +103,10 @@ class TestSameAsSingleFits:
     def test_stopped_problems_leave_the_stack(self, backend, monkeypatch, kw):
         """Once some problems stop, the loop goes on with a copy of the running
         ones; every problem still equals its own fit."""
-        from arraykmeans import _batched_lloyd
+        from arraykmeans.algorithm import _batched_lloyd
 
-        monkeypatch.setattr(_batched_lloyd, "COMPACT_MIN_PROBLEMS", 2)
-        monkeypatch.setattr(_batched_lloyd, "COMPACT_RATIO", 1)
+        ak.set_config(compact_min_problems=2)
+        ak.set_config(compact_ratio=1)
         sizes = []
         real = _batched_lloyd._iterate
 
@@ -145,12 +145,11 @@ def test_labels_and_inertia_are_those_of_the_centres(monkeypatch, where, cases):
     training data, also where a problem converges strictly in the iteration
     that relocated an empty cluster (few distinct rows, k close to n). Without
     numba the running problems also leave the stack as soon as one stops."""
-    from arraykmeans import _batched_lloyd
 
-    monkeypatch.setattr(prim, "USE_COMPILED", where == "numba")
+    ak.set_config(use_compiled=where == "numba")
     if where != "numba":
-        monkeypatch.setattr(_batched_lloyd, "COMPACT_MIN_PROBLEMS", 2)
-        monkeypatch.setattr(_batched_lloyd, "COMPACT_RATIO", 1)
+        ak.set_config(compact_min_problems=2)
+        ak.set_config(compact_ratio=1)
     xp = np
     if where == "strict":
         import array_api_strict as xp
@@ -424,7 +423,7 @@ class TestHalfPrecision:
         """score, predict and transform of half floats are those of their
         float32 copy, with or without the compiled loops (which have no half
         floats: none may be handed one)."""
-        monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+        ak.set_config(use_compiled=compiled)
         dt = _half_dtype(half)
         X = _problems(12).astype(dt)
         X32 = X.astype(np.float32)
@@ -511,10 +510,9 @@ def test_compiled_kmeans_plusplus_selects_the_fallbacks_rows(
     unrolled (d <= 16) and not (d = 17), and with candidates taken four at a
     time (4, 9 trials), one at a time (the default, 3) or both (9)."""
     require_compiled()
-    from arraykmeans import _batched_lloyd as blloyd
-    from arraykmeans import _primitives as prim
+    from arraykmeans.algorithm import _init
 
-    xp = __import__("array_api_compat").array_namespace(np.zeros(1))
+    be = get_backend(__import__("array_api_compat").array_namespace(np.zeros(1)))
     X = _problems(3, n=300).astype(dtype)
     # More features: copies of the three, each shifted (distinct rows stay).
     X = np.concatenate([X + t for t in range(-(-d // D))], axis=2)[:, :, :d]
@@ -522,13 +520,13 @@ def test_compiled_kmeans_plusplus_selects_the_fallbacks_rows(
     w[0, :20] = 0
     w[1, -30:] = 0
     draws = np.random.RandomState(2).random_sample(
-        (B, blloyd.kmeans_plusplus_draws(K, trials))
+        (B, _init.kmeans_plusplus_draws(K, trials))
     )
     found = []
     for compiled in (True, False):
-        monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+        ak.set_config(use_compiled=compiled)
         found.append(
-            blloyd.kmeans_plusplus_batched(xp, X, K, w, draws, n_local_trials=trials)
+            _init.kmeans_plusplus_batched(be, X, K, w, draws, n_local_trials=trials)
         )
     np.testing.assert_array_equal(found[0], found[1])
     assert not np.any(np.all(found[0][0][:, None, :] == X[0, :20][None], axis=2))
@@ -541,7 +539,7 @@ def test_magnitudes_across_the_float_range(monkeypatch, where, dtype):
     problem gets finite centres and scikit-learn's labels, inertia and
     distances on its data brought into range by a power of two (inf exactly
     where those exceed the float range), and score == -inertia_."""
-    monkeypatch.setattr(prim, "USE_COMPILED", where == "numba")
+    ak.set_config(use_compiled=where == "numba")
     xp = np
     if where == "strict":
         import array_api_strict as xp
@@ -581,7 +579,7 @@ def test_score_transform_and_inertia_agree_far_from_origin(monkeypatch, where):
     """float32 problems 1e4 to 1e8 from the origin, clusters a few ulps wide:
     per problem, -score(X) and the squared distances to the closest centres
     add up to inertia_ (all measured in the fitted frame)."""
-    monkeypatch.setattr(prim, "USE_COMPILED", where == "numba")
+    ak.set_config(use_compiled=where == "numba")
     xp = np
     if where == "strict":
         import array_api_strict as xp

@@ -12,7 +12,8 @@ import pytest
 from conftest import _cupy_usable, make_blobs
 
 import arraykmeans
-import arraykmeans._primitives as prim
+import arraykmeans as ak
+from arraykmeans.backends import get_backend
 
 pytestmark = [
     pytest.mark.gpu,
@@ -60,10 +61,10 @@ def test_assign_chunked_matches_fallback(monkeypatch, dtype, n, d, k, working_me
     X, C, w = (cupy.asarray(a) for a in _data(rng, n, d, k, dtype))
     results = {}
     for kernels in (True, False):
-        monkeypatch.setattr(prim, "USE_CUPY_KERNELS", kernels)
+        ak.set_config(use_gpu_kernels=kernels)
         with arraykmeans.config_context(working_memory=working_memory):
-            results[kernels] = prim.assign_chunked(
-                _xp(), X, C, sample_weight=w, accumulate=True
+            results[kernels] = get_backend(_xp()).assign_chunked(
+                X, C, sample_weight=w, accumulate=True
             )
     fast, slow = results[True], results[False]
     assert fast.labels.dtype == slow.labels.dtype
@@ -94,10 +95,12 @@ def test_assign_chunked_offset_and_scale(monkeypatch, dtype):
     offset = cupy.asarray(rng.normal(size=(1, 7)).astype(dtype))
     labels = {}
     for kernels in (True, False):
-        monkeypatch.setattr(prim, "USE_CUPY_KERNELS", kernels)
-        labels[kernels] = prim.assign_chunked(
-            _xp(), X, C, offset=offset, scale=0.25
-        ).labels.get()
+        ak.set_config(use_gpu_kernels=kernels)
+        labels[kernels] = (
+            get_backend(_xp())
+            .assign_chunked(X, C, offset=offset, scale=0.25)
+            .labels.get()
+        )
     np.testing.assert_array_equal(labels[True], labels[False])
 
 
@@ -105,7 +108,7 @@ def test_assign_chunked_offset_and_scale(monkeypatch, dtype):
 def test_argmin_rows_ties_and_infinities(dtype):
     import cupy
 
-    from arraykmeans import _cupy_kernels as cuk
+    from arraykmeans.backends import _cupy_kernels as cuk
 
     rng = np.random.default_rng(4)
     k = 70
@@ -139,10 +142,9 @@ def test_assign_batched_matches_fallback(
     active = cupy.asarray(np.arange(B) % 3 != 1)
     results = {}
     for kernels in (True, False):
-        monkeypatch.setattr(prim, "USE_CUPY_KERNELS", kernels)
+        ak.set_config(use_gpu_kernels=kernels)
         with arraykmeans.config_context(working_memory=working_memory):
-            results[kernels] = prim.assign_batched(
-                _xp(),
+            results[kernels] = get_backend(_xp()).assign_batched(
                 X,
                 C,
                 sample_weight=w,
@@ -169,7 +171,7 @@ def test_fit_matches_fallback_and_numpy(monkeypatch, dtype):
     Xh = make_blobs(3000, 8, 6, seed=5).astype(dtype)
     fits = {}
     for kernels in (True, False):
-        monkeypatch.setattr(prim, "USE_CUPY_KERNELS", kernels)
+        ak.set_config(use_gpu_kernels=kernels)
         fits[kernels] = arraykmeans.KMeans(6, n_init=2, random_state=0).fit(
             cupy.asarray(Xh)
         )
@@ -191,9 +193,11 @@ def test_sums_are_deterministic(dtype):
 
     rng = np.random.default_rng(6)
     X, C, w = (cupy.asarray(a) for a in _data(rng, 20000, 5, 4, dtype))
-    first = prim.assign_chunked(_xp(), X, C, sample_weight=w, accumulate=True)
+    first = get_backend(_xp()).assign_chunked(X, C, sample_weight=w, accumulate=True)
     for _ in range(3):
-        again = prim.assign_chunked(_xp(), X, C, sample_weight=w, accumulate=True)
+        again = get_backend(_xp()).assign_chunked(
+            X, C, sample_weight=w, accumulate=True
+        )
         np.testing.assert_array_equal(again.sums.get(), first.sums.get())
         np.testing.assert_array_equal(again.weights.get(), first.weights.get())
     a = arraykmeans.KMeans(4, n_init=1, random_state=1).fit(X)
@@ -205,7 +209,7 @@ def test_segment_sums_many_pieces(monkeypatch):
     """Cells spread over many pieces, empty cells, rows out of order."""
     import cupy
 
-    from arraykmeans import _cupy_kernels as cuk
+    from arraykmeans.backends import _cupy_kernels as cuk
 
     monkeypatch.setattr(cuk, "PIECE_ROWS", 3)
     rng = np.random.default_rng(7)

@@ -26,8 +26,8 @@ from conftest import (
 )
 
 import arraykmeans
+import arraykmeans as ak
 from arraykmeans import ConvergenceWarning, KMeans, k_means, kmeans_plusplus
-from arraykmeans import _primitives as prim
 
 N, D, K = 240, 4, 5
 
@@ -543,7 +543,7 @@ class TestConsistency:
         also where a run converges strictly in the iteration that relocated an
         empty cluster (few distinct rows, k close to n). scikit-learn reports
         the labels and inertia of the centres before the relocation there."""
-        monkeypatch.setattr(prim, "USE_COMPILED", where == "numba")
+        ak.set_config(use_compiled=where == "numba")
         xp = np
         if where == "strict":
             import array_api_strict as xp
@@ -705,7 +705,7 @@ class TestNumericalRange:
         centres, scikit-learn's labels, inertia and distances on the same data
         brought into range by a power of two (inf exactly where those exceed
         the float range), and score == -inertia_."""
-        monkeypatch.setattr(prim, "USE_COMPILED", where == "numba")
+        ak.set_config(use_compiled=where == "numba")
         xp = np
         if where == "strict":
             import array_api_strict as xp
@@ -739,7 +739,7 @@ class TestNumericalRange:
         -score(X) and the squared distances to the closest centres add up to
         inertia_ (scoring against the rounded cluster_centers_ was 19 % off
         at 1e7)."""
-        monkeypatch.setattr(prim, "USE_COMPILED", where == "numba")
+        ak.set_config(use_compiled=where == "numba")
         xp = np
         if where == "strict":
             import array_api_strict as xp

@@ -14,7 +14,9 @@ from array_api_compat import array_namespace
 from conftest import assert_close, require_compiled
 
 import arraykmeans as ak
-from arraykmeans import _primitives as prim
+from arraykmeans.backends import _numpy as npb
+from arraykmeans.backends import ceil_log2, get_backend
+from arraykmeans.backends._standard import StandardBackend
 
 NP = array_namespace(np.zeros(1))
 
@@ -38,8 +40,8 @@ def _data(n=257, d=5, k=7, seed=0):
 class TestSegmentSum:
     def test_numpy_fast_path_equals_onehot_fallback(self):
         X, _, labels, _ = _data()
-        fast = prim.segment_sum(NP, X, labels, 7, dtype=np.float64)
-        fallback = prim._segment_sum_onehot(NP, X, labels, 7, np.float64)
+        fast = get_backend(NP).segment_sum(X, labels, 7, dtype=np.float64)
+        fallback = StandardBackend(NP).segment_sum(X, labels, 7, dtype=np.float64)
         reference = np.zeros((7, 5))
         np.add.at(reference, labels, X)
         np.testing.assert_allclose(fast, reference, rtol=1e-12)
@@ -49,15 +51,15 @@ class TestSegmentSum:
         X, _, labels, _ = _data(k=4)
         labels = np.where(labels == 2, 1, labels)
         for out in (
-            prim.segment_sum(NP, X, labels, 9, dtype=np.float64),
-            prim._segment_sum_onehot(NP, X, labels, 9, np.float64),
+            get_backend(NP).segment_sum(X, labels, 9, dtype=np.float64),
+            StandardBackend(NP).segment_sum(X, labels, 9, dtype=np.float64),
         ):
             assert out.shape == (9, 5)
             np.testing.assert_array_equal(out[[2, 4, 5, 6, 7, 8]], 0.0)
 
     def test_no_rows(self):
-        out = prim.segment_sum(
-            NP, np.zeros((0, 3)), np.zeros(0, dtype=np.int64), 4, dtype=np.float64
+        out = get_backend(NP).segment_sum(
+            np.zeros((0, 3)), np.zeros(0, dtype=np.int64), 4, dtype=np.float64
         )
         np.testing.assert_array_equal(out, np.zeros((4, 3)))
 
@@ -65,14 +67,13 @@ class TestSegmentSum:
         rng = np.random.RandomState(0)
         X = (1e4 + rng.rand(20000, 1)).astype(np.float32)
         labels = np.zeros(20000, dtype=np.int64)
-        out = prim.segment_sum(NP, X, labels, 1, dtype=np.float64)
+        out = get_backend(NP).segment_sum(X, labels, 1, dtype=np.float64)
         assert out.dtype == np.float64
         assert out[0, 0] == pytest.approx(X.astype(np.float64).sum(), rel=1e-12)
 
     def test_every_backend(self, backend):
         X, _, labels, w = _data()
-        out = prim.segment_sum(
-            backend.xp,
+        out = get_backend(backend.xp).segment_sum(
             backend.asarray(X),
             backend.asarray(labels),
             7,
@@ -81,8 +82,7 @@ class TestSegmentSum:
         reference = np.zeros((7, 5))
         np.add.at(reference, labels, X.astype(backend.np_dtype))
         assert_close(backend, out, reference, rtol=backend.rtol, atol=1e-5)
-        wsum = prim.weight_sum(
-            backend.xp,
+        wsum = get_backend(backend.xp).weight_sum(
             backend.asarray(w),
             backend.asarray(labels),
             7,
@@ -99,8 +99,7 @@ class TestSegmentSum:
 class TestAssign:
     def test_matches_brute_force(self, backend):
         X, C, _, w = _data(n=1000)
-        result = prim.assign_chunked(
-            backend.xp,
+        result = get_backend(backend.xp).assign_chunked(
             backend.asarray(X),
             backend.asarray(C),
             sample_weight=backend.asarray(w),
@@ -132,19 +131,19 @@ class TestAssign:
         """Many chunks; threads, SciPy, numba or not; short and long rows: as the fallback."""
         if compiled:
             require_compiled()
-        monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+        ak.set_config(use_compiled=compiled)
         # d=20: BLAS forms the distances (row-major blocks at k=9, centre-major
         # at k=80); fewer features take the direct loop, tested below.
         X, C, _, w = _data(n=20000, d=20, k=k)
         if not sparse:
-            monkeypatch.setattr(prim, "_sparse_segment_sum", lambda *a: None)
+            ak.set_config(use_scipy=False)
         if threads:
-            monkeypatch.setattr(prim, "NUMPY_THREAD_MIN_WORK", 0)
+            ak.set_config(thread_min_work=0)
         else:
             _for_this_test(request, ak.config_context(n_threads=1))
         offset = np.linspace(-1, 1, 20)
         for kwargs in ({}, {"offset": offset, "scale": 0.25}):
-            fast = prim._assign_numpy(
+            fast = npb._assign_numpy(
                 X,
                 C,
                 w,
@@ -153,8 +152,7 @@ class TestAssign:
                 kwargs.get("offset"),
                 kwargs.get("scale", 1.0),
             )
-            slow = prim._assign_standard(
-                NP,
+            slow = StandardBackend(NP)._assign(
                 X,
                 C,
                 w,
@@ -198,33 +196,33 @@ class TestAssign:
         centre-major; few features: distances formed without BLAS. Same labels
         and sums as the fallback."""
         require_compiled()
-        monkeypatch.setattr(prim, "USE_COMPILED", True)
+        ak.set_config(use_compiled=True)
         if threads:
-            monkeypatch.setattr(prim, "NUMPY_THREAD_MIN_WORK", 0)
+            ak.set_config(thread_min_work=0)
         else:
             _for_this_test(request, ak.config_context(n_threads=1))
         X, C, _, w = _data(n=9000, d=d, k=k)
-        direct = d <= prim.NUMPY_DIRECT_MAX_D or (
-            d <= prim.NUMPY_DIRECT_WIDE_D and k >= 2 * d
+        direct = d <= npb.NUMPY_DIRECT_MAX_D or (
+            d <= npb.NUMPY_DIRECT_WIDE_D and k >= 2 * d
         )
         assert direct == (layout == "direct")
         if layout == "row-major":
-            assert d >= prim.NUMPY_ROW_MAJOR_RATIO * k >= 2 * prim.NUMPY_ROW_MAJOR_MIN_K
+            assert d >= npb.NUMPY_ROW_MAJOR_RATIO * k >= 2 * npb.NUMPY_ROW_MAJOR_MIN_K
         for dtype in ("float64", "float32"):
             Xd, Cd, wd = X.astype(dtype), C.astype(dtype), w.astype(dtype)
-            fast = prim._assign_numpy(Xd, Cd, wd, True, np.float64, None, 1.0)
-            slow = prim._assign_standard(NP, Xd, Cd, wd, True, np.float64, None, 1.0)
+            fast = npb._assign_numpy(Xd, Cd, wd, True, np.float64, None, 1.0)
+            slow = StandardBackend(NP)._assign(Xd, Cd, wd, True, np.float64, None, 1.0)
             np.testing.assert_array_equal(fast.labels, slow.labels)
             tol = 1e-10 if dtype == "float64" else 1e-4
             np.testing.assert_allclose(fast.sums, slow.sums, rtol=tol, atol=tol)
             np.testing.assert_allclose(fast.weights, slow.weights, rtol=1e-12)
             # Labels alone (predict) take the same path.
-            alone = prim._assign_numpy(Xd, Cd, None, False, np.float64, None, 1.0)
+            alone = npb._assign_numpy(Xd, Cd, None, False, np.float64, None, 1.0)
             np.testing.assert_array_equal(alone.labels, slow.labels)
             # Rows shifted and scaled on the way (predict on a fitted frame).
             offset = np.linspace(-1, 1, d).astype(dtype)
-            framed = prim._assign_numpy(Xd, Cd, wd, True, np.float64, offset, 0.5)
-            ref = prim._assign_standard(NP, Xd, Cd, wd, True, np.float64, offset, 0.5)
+            framed = npb._assign_numpy(Xd, Cd, wd, True, np.float64, offset, 0.5)
+            ref = StandardBackend(NP)._assign(Xd, Cd, wd, True, np.float64, offset, 0.5)
             np.testing.assert_array_equal(framed.labels, ref.labels)
             np.testing.assert_allclose(framed.sums, ref.sums, rtol=tol, atol=tol)
 
@@ -241,45 +239,49 @@ class TestAssign:
         noise = rng.randn(20000, d) * (1e-6 if dtype == "float32" else 1e-14)
         X = ((C[a] + C[b]) / 2 + noise).astype(dtype)
         with ak.config_context(working_memory=256):
-            direct = prim._assign_numpy(X, C, None, False, np.float64, None, 1.0)
-            blas = prim._assign_standard(NP, X, C, None, False, np.float64, None, 1.0)
-        np.testing.assert_array_equal(direct.labels, blas.labels)
+            direct = npb._assign_numpy(X, C, None, False, np.float64, None, 1.0)
+        # What BLAS and NumPy give (scikit-learn's distances): the product,
+        # then the centre norms added.
+        blas = np.argmin(X @ (C * -2).T + np.einsum("ij,ij->i", C, C), axis=1)
+        np.testing.assert_array_equal(direct.labels, blas)
 
     def test_chunking_does_not_change_results(self):
         X, C, _, w = _data(n=3000)
-        whole = prim.assign_chunked(NP, X, C, sample_weight=w, accumulate=True)
+        whole = get_backend(NP).assign_chunked(X, C, sample_weight=w, accumulate=True)
         with ak.config_context(working_memory=0.001):
-            assert prim.chunk_rows(NP, 3000, 1000) == prim.MIN_CHUNK_ROWS
-            chunked = prim.assign_chunked(NP, X, C, sample_weight=w, accumulate=True)
+            assert get_backend(NP).chunk_rows(3000, 1000) == npb.MIN_CHUNK_ROWS
+            chunked = get_backend(NP).assign_chunked(
+                X, C, sample_weight=w, accumulate=True
+            )
         np.testing.assert_array_equal(whole.labels, chunked.labels)
         np.testing.assert_allclose(whole.sums, chunked.sums, rtol=1e-12)
 
     def test_offset_and_scale(self):
         X, C, _, _ = _data()
         offset = np.full(5, 3.0)
-        plain = prim.assign_chunked(NP, X * 0.5 - offset, C).labels
-        framed = prim.assign_chunked(NP, X, C, offset=offset, scale=0.5).labels
+        plain = get_backend(NP).assign_chunked(X * 0.5 - offset, C).labels
+        framed = get_backend(NP).assign_chunked(X, C, offset=offset, scale=0.5).labels
         np.testing.assert_array_equal(plain, framed)
 
 
 class TestChunkRows:
     def test_budget(self):
         with ak.config_context(working_memory=1):
-            assert prim.chunk_rows(array_api_strict, 10**6, 1024) == 1024
-            assert prim.chunk_rows(array_api_strict, 100, 1024) == 100
+            assert get_backend(array_api_strict).chunk_rows(10**6, 1024) == 1024
+            assert get_backend(array_api_strict).chunk_rows(100, 1024) == 100
 
     def test_numpy_prefers_cache_sized_chunks(self):
-        assert prim.chunk_rows(NP, 10**6, 8, cache_rows=500) == 500
-        assert prim.chunk_rows(array_api_strict, 10**6, 8, cache_rows=500) > 500
+        assert get_backend(NP).chunk_rows(10**6, 8, cache_rows=500) == 500
+        assert get_backend(array_api_strict).chunk_rows(10**6, 8, cache_rows=500) > 500
 
 
 class TestSelections:
     @pytest.mark.parametrize("count", [1, 3])
     def test_largest_indices_fast_and_fallback(self, count):
         values = np.array([0.5, 3.0, 1.0, 7.0, 2.0, 6.0])
-        fast = prim.largest_indices(NP, values, count)
-        fallback = prim.largest_indices(
-            array_api_strict, array_api_strict.asarray(values), count
+        fast = get_backend(NP).largest_indices(values, count)
+        fallback = get_backend(array_api_strict).largest_indices(
+            array_api_strict.asarray(values), count
         )
         np.testing.assert_array_equal(fast, [3, 5, 1][:count])
         np.testing.assert_array_equal(np.asarray(fallback), [3, 5, 1][:count])
@@ -287,28 +289,30 @@ class TestSelections:
     @pytest.mark.parametrize("xp", [NP, array_api_strict], ids=["numpy", "strict"])
     def test_is_same_clustering(self, xp):
         a = xp.asarray([0, 0, 1, 2, 2, 1])
-        assert prim.is_same_clustering(xp, a, xp.asarray([2, 2, 0, 1, 1, 0]))
-        assert not prim.is_same_clustering(xp, a, xp.asarray([2, 1, 0, 1, 1, 0]))
-        assert prim.is_same_clustering(xp, a[:1], a[:1])
+        assert get_backend(xp).is_same_clustering(a, xp.asarray([2, 2, 0, 1, 1, 0]))
+        assert not get_backend(xp).is_same_clustering(a, xp.asarray([2, 1, 0, 1, 1, 0]))
+        assert get_backend(xp).is_same_clustering(a[:1], a[:1])
 
 
 class TestHostDevice:
     def test_round_trip(self, backend):
         values = np.array([1.5, -2.0, 3.25])
-        on_device = prim.from_host(
-            backend.xp, values, dtype=backend.dtype, device=backend.device
+        on_device = get_backend(backend.xp).from_host(
+            values, dtype=backend.dtype, device=backend.device
         )
         assert_close(backend, on_device, values)
-        np.testing.assert_array_equal(prim.to_host(backend.xp, on_device), values)
+        np.testing.assert_array_equal(
+            get_backend(backend.xp).to_host(on_device), values
+        )
 
     def test_accumulation_dtype(self):
         xp = array_api_strict
         assert (
-            prim.accumulation_dtype(xp, xp.float32, xp.Device("CPU_DEVICE"))
+            get_backend(xp).accumulation_dtype(xp.float32, xp.Device("CPU_DEVICE"))
             == xp.float64
         )
         assert (
-            prim.accumulation_dtype(xp, xp.float32, xp.Device("no_float64"))
+            get_backend(xp).accumulation_dtype(xp.float32, xp.Device("no_float64"))
             == xp.float32
         )
 
@@ -316,7 +320,7 @@ class TestHostDevice:
         ("x", "e"), [(1.0, 0), (1.5, 1), (2.0, 1), (3e10, 35), (0.3, -1)]
     )
     def test_ceil_log2(self, x, e):
-        assert prim.ceil_log2(x) == e
+        assert ceil_log2(x) == e
         assert 2.0**e >= x > 2.0 ** (e - 1)
 
 
@@ -343,14 +347,13 @@ def test_batched_numpy_fast_path_equals_standard(monkeypatch, compiled, dtype):
     """assign_batched on NumPy (compiled loops or not) against the standard fallback."""
     if compiled:
         require_compiled()
-    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    ak.set_config(use_compiled=compiled)
     rng = np.random.RandomState(3)
     X = rng.randn(7, 300, 4).astype(dtype)
     C = X[:, :5, :].copy()
     w = rng.uniform(0.5, 2, size=(7, 300)).astype(dtype)
-    fast = prim.assign_batched(NP, X, C, sample_weight=w, accumulate=True)
-    slow = prim.assign_batched(
-        array_api_strict,
+    fast = get_backend(NP).assign_batched(X, C, sample_weight=w, accumulate=True)
+    slow = get_backend(array_api_strict).assign_batched(
         array_api_strict.asarray(X),
         array_api_strict.asarray(C),
         sample_weight=array_api_strict.asarray(w),
@@ -361,8 +364,8 @@ def test_batched_numpy_fast_path_equals_standard(monkeypatch, compiled, dtype):
     np.testing.assert_allclose(fast.sums, np.asarray(slow.sums), rtol=rtol, atol=1e-4)
     np.testing.assert_allclose(fast.weights, np.asarray(slow.weights), rtol=rtol)
     active = np.array([True, False, True, False, False, True, True])
-    part = prim.assign_batched(
-        NP, X, C, sample_weight=w, accumulate=True, active=active
+    part = get_backend(NP).assign_batched(
+        X, C, sample_weight=w, accumulate=True, active=active
     )
     np.testing.assert_array_equal(part.labels[active], fast.labels[active])
     np.testing.assert_allclose(part.sums[active], fast.sums[active], rtol=1e-12)
@@ -381,8 +384,8 @@ def test_weighted_inertia_compiled_and_numpy_agree(monkeypatch, dtype):
     )
     values = {}
     for compiled in (True, False):
-        monkeypatch.setattr(prim, "USE_COMPILED", compiled)
-        values[compiled] = prim.weighted_inertia(NP, X, w, C, labels)
+        ak.set_config(use_compiled=compiled)
+        values[compiled] = get_backend(NP).weighted_inertia(X, w, C, labels)
     rtol = 1e-12 if dtype == "float64" else 1e-6
     assert values[True] == pytest.approx(expected, rel=rtol)
     assert values[False] == pytest.approx(expected, rel=rtol)
@@ -392,22 +395,22 @@ def test_weighted_inertia_compiled_and_numpy_agree(monkeypatch, dtype):
 def test_extremes(monkeypatch, compiled):
     if compiled:
         require_compiled()
-    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    ak.set_config(use_compiled=compiled)
     X = np.random.RandomState(0).randn(50, 3)
     for arr in (X, np.asfortranarray(X), X[:, ::2]):
-        assert prim.extremes(NP, arr) == (arr.min(), arr.max())
+        assert get_backend(NP).extremes(arr) == (arr.min(), arr.max())
     Y = X.copy()
     Y[7, 1] = np.nan
-    assert all(np.isnan(v) for v in prim.extremes(NP, Y))
+    assert all(np.isnan(v) for v in get_backend(NP).extremes(Y))
     Y[7, 1] = -np.inf
-    assert prim.extremes(NP, Y)[0] == -np.inf
+    assert get_backend(NP).extremes(Y)[0] == -np.inf
     # Large arrays are read in pieces on the thread pool (with numba).
     big = np.random.RandomState(1).randn(2**22 + 5).astype(np.float32)
-    assert prim.extremes(NP, big) == (big.min(), big.max())
+    assert get_backend(NP).extremes(big) == (big.min(), big.max())
     big[2**21 + 3] = np.nan
-    assert all(np.isnan(v) for v in prim.extremes(NP, big))
+    assert all(np.isnan(v) for v in get_backend(NP).extremes(big))
     big[2**21 + 3] = np.inf
-    assert prim.extremes(NP, big)[1] == np.inf
+    assert get_backend(NP).extremes(big)[1] == np.inf
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["numba", "no-numba"])
@@ -419,14 +422,14 @@ def test_batched_previous_labels(monkeypatch, compiled, shape):
     ``changed`` flags exactly the problems whose labels moved; as the fallback."""
     if compiled:
         require_compiled()
-    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    ak.set_config(use_compiled=compiled)
     B, n, d, k = shape
     rng = np.random.RandomState(5)
     X = rng.randn(B, n, d)
     C = X[:, :k, :].copy()
     w = rng.uniform(0.5, 2, size=(B, n))
     w[:, -7:] = 0
-    fresh = prim.assign_batched(NP, X, C, sample_weight=w)
+    fresh = get_backend(NP).assign_batched(X, C, sample_weight=w)
     expected = np.where(w > 0, fresh.labels, -1)
     previous = expected.astype(np.int32)
     previous[1, :3] = (previous[1, :3] + 1) % k  # problem 1 will change
@@ -434,11 +437,10 @@ def test_batched_previous_labels(monkeypatch, compiled, shape):
     active = np.ones(B, dtype=bool)
     active[2] = False
     keep = previous.copy()
-    fast = prim.assign_batched(
-        NP, X, C, sample_weight=w, active=active, previous=previous.copy()
+    fast = get_backend(NP).assign_batched(
+        X, C, sample_weight=w, active=active, previous=previous.copy()
     )
-    slow = prim.assign_batched(
-        array_api_strict,
+    slow = get_backend(array_api_strict).assign_batched(
         array_api_strict.asarray(X),
         array_api_strict.asarray(C),
         sample_weight=array_api_strict.asarray(w),
@@ -459,12 +461,12 @@ def test_batched_previous_labels(monkeypatch, compiled, shape):
 def test_centre_problems_extremes_see_non_finite_padding(monkeypatch, bad, compiled):
     if compiled:
         require_compiled()
-    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    ak.set_config(use_compiled=compiled)
     X = np.random.RandomState(2).randn(4, 50, 3).astype("float32")
     w = np.ones((4, 50), dtype="float32")
     w[2, 40:] = 0
     X[2, 45, 1] = bad  # in a padding row: the sums never read it
-    *_, (low, high) = prim.centre_problems(NP, X, w, 1.0, with_extremes=True)
+    *_, (low, high) = get_backend(NP).centre_problems(X, w, 1.0, with_extremes=True)
     if np.isnan(bad):
         assert np.isnan(low)
         assert np.isnan(high)
@@ -482,13 +484,15 @@ def test_centre_problems_compiled_equals_standard(monkeypatch, dtype):
     w = rng.uniform(0.5, 2, size=(6, 120)).astype(dtype)
     w[:, 100:] = 0
     w[3, :50] = 0
-    monkeypatch.setattr(prim, "USE_COMPILED", True)
-    fast = prim.centre_problems(NP, X, w, 0.5, with_extremes=True)
-    monkeypatch.setattr(prim, "USE_COMPILED", False)
+    ak.set_config(use_compiled=True)
+    fast = get_backend(NP).centre_problems(X, w, 0.5, with_extremes=True)
+    ak.set_config(use_compiled=False)
     # Without the fused pass only the extremes come back; the caller centres.
-    none, none, none, found = prim.centre_problems(NP, X, w, 0.5, with_extremes=True)
+    none, none, none, found = get_backend(NP).centre_problems(
+        X, w, 0.5, with_extremes=True
+    )
     assert none is None
-    slow = prim.centre_problems(NP, X, w, 0.5)
+    slow = get_backend(NP).centre_problems(X, w, 0.5)
     for a, b in zip(fast, (*slow, found), strict=True):
         np.testing.assert_array_equal(a, b)
     assert fast[3] == (X.min(), X.max())  # padding rows count too
@@ -507,11 +511,11 @@ def test_centre_columns_is_numpys_mean_and_var(monkeypatch, compiled, dtype, ord
     and ``np.var(X, axis=0)`` of a C-ordered X, in X's dtype, whether or not
     the compiled loops are installed. In float32 the last bit of the centred
     data decides which k-means++ candidate wins."""
-    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    ak.set_config(use_compiled=compiled)
     rng = np.random.RandomState(8)
     for n, d in [(70000, 3), (1000, 32), (5, 1)]:
         X = np.asarray((rng.randn(n, d) * 4 + 100).astype(dtype), order=order)
-        Xc, mean, var = prim.centre_columns(NP, X)
+        Xc, mean, var = get_backend(NP).centre_columns(X)
         C = np.ascontiguousarray(X)
         assert mean.dtype == Xc.dtype == np.dtype(dtype)
         np.testing.assert_array_equal(mean, C.mean(axis=0))
@@ -526,13 +530,13 @@ def test_centre_problems_centres_as_a_single_fit(monkeypatch, compiled, dtype):
     values a single fit on those rows centres with."""
     if compiled:
         require_compiled()
-    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    ak.set_config(use_compiled=compiled)
     rng = np.random.RandomState(9)
     X = (rng.randn(5, 3000, 4) * 3 + 50).astype(dtype)
     w = np.ones((5, 3000), dtype=dtype)
     w[1, 2000:] = 0
     w[2, ::3] = 0
-    Xc, mean, var = prim.centre_problems(NP, X, w, 1.0)
+    Xc, mean, var = get_backend(NP).centre_problems(X, w, 1.0)
     for b in range(5):
         rows = X[b][w[b] > 0]
         np.testing.assert_array_equal(mean[b, 0], rows.mean(axis=0))
@@ -544,17 +548,18 @@ def test_centre_problems_centres_as_a_single_fit(monkeypatch, compiled, dtype):
 def test_average_centers_without_empty_clusters(xp):
     """The shortcut for "no empty cluster" gives the general path's means; the
     general path gives an empty cluster the heaviest cluster's centre."""
-    from arraykmeans._lloyd import average_centers
+    from arraykmeans.algorithm._lloyd import average_centers
 
+    be = get_backend(xp)
     rng = np.random.RandomState(0)
     sums = xp.asarray(rng.randn(2, 4, 3))
     weights = xp.asarray(rng.uniform(1, 2, (2, 4)))
-    general = average_centers(xp, sums, weights, xp.float32)
-    short = average_centers(xp, sums, weights, xp.float32, empty=False)
+    general = average_centers(be, sums, weights, xp.float32)
+    short = average_centers(be, sums, weights, xp.float32, empty=False)
     assert short.dtype == xp.float32
     np.testing.assert_array_equal(np.asarray(short), np.asarray(general))
     some_empty = xp.asarray(np.where([[1, 0, 1, 1], [1, 1, 1, 1]], 1.0, 0.0))
-    means = np.asarray(average_centers(xp, sums, weights * some_empty, xp.float64))
+    means = np.asarray(average_centers(be, sums, weights * some_empty, xp.float64))
     w = np.asarray(weights) * np.asarray(some_empty)
     heaviest = int(np.argmax(w[0]))
     np.testing.assert_array_equal(means[0, 1], means[0, heaviest])
@@ -568,19 +573,19 @@ def test_legacy_uniforms_equal_random_state(monkeypatch, compiled, count):
     # full one (312 doubles) and second ones; seeds at both ends of the range.
     if compiled:
         require_compiled()
-    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    ak.set_config(use_compiled=compiled)
     seeds = np.array([0, 1, 5489, 2**31, 2**32 - 1], dtype=np.uint32)
     expected = [np.random.RandomState(int(s)).random_sample(count) for s in seeds]
-    np.testing.assert_array_equal(prim.legacy_uniforms(seeds, count), expected)
+    np.testing.assert_array_equal(npb.legacy_uniforms(seeds, count), expected)
 
 
 def test_gather_rows_numpy_equals_standard():
     rng = np.random.RandomState(3)
     X = rng.randn(4, 30, 5)
     idx = rng.randint(0, 30, size=(4, 7))
-    fast = prim.gather_rows(NP, X, idx)
-    slow = prim.gather_rows(
-        array_api_strict, array_api_strict.asarray(X), array_api_strict.asarray(idx)
+    fast = get_backend(NP).gather_rows(X, idx)
+    slow = get_backend(array_api_strict).gather_rows(
+        array_api_strict.asarray(X), array_api_strict.asarray(idx)
     )
     np.testing.assert_array_equal(fast, np.asarray(slow))
     np.testing.assert_array_equal(fast[2, 3], X[2, idx[2, 3]])
@@ -588,15 +593,15 @@ def test_gather_rows_numpy_equals_standard():
 
 def test_count_distinct(backend):
     labels = np.array([4, 0, 4, 2, 0, 4], dtype=np.int64)
-    assert prim.count_distinct(backend.xp, backend.asarray(labels), 6) == 3
-    assert prim.count_distinct(backend.xp, backend.asarray(labels[:1]), 6) == 1
+    assert get_backend(backend.xp).count_distinct(backend.asarray(labels), 6) == 3
+    assert get_backend(backend.xp).count_distinct(backend.asarray(labels[:1]), 6) == 1
 
 
 def test_centre_columns_every_backend(backend):
     rng = np.random.default_rng(8)
     X = rng.normal(3.0, 2.0, size=(700, 5))
     with ak.config_context(working_memory=0.01):  # several chunks
-        Xc, mean, var = prim.centre_columns(backend.xp, backend.asarray(X))
+        Xc, mean, var = get_backend(backend.xp).centre_columns(backend.asarray(X))
     ref = X.astype(backend.np_dtype)
     assert_close(
         backend,
@@ -614,7 +619,7 @@ def test_centre_columns_every_backend(backend):
 @pytest.mark.parametrize("special", [None, "inf", "-inf", "nan", "-nan", "zeros"])
 def test_compiled_min_max(dtype, special):
     require_compiled()
-    from arraykmeans._numba_kernels import KERNELS
+    from arraykmeans.backends._numba_kernels import KERNELS
 
     rng = np.random.default_rng(9)
     x = (rng.normal(size=999) * 1e20).astype(dtype)
@@ -645,30 +650,31 @@ def test_compiled_paths_take_only_supported_dtypes(monkeypatch, half):
     X32 = X.astype(np.float32)
     Xb = np.stack([X32, X32[::-1]])
     calls = {
-        "inertia, half centres": lambda: prim.weighted_inertia(
-            NP, X32, w.astype(np.float32), C.astype(dt), labels
+        "inertia, half centres": lambda: get_backend(NP).weighted_inertia(
+            X32, w.astype(np.float32), C.astype(dt), labels
         ),
-        "batched inertia, half centres": lambda: prim.weighted_inertia_batched(
-            NP,
+        "batched inertia, half centres": lambda: get_backend(
+            NP
+        ).weighted_inertia_batched(
             Xb,
             np.ones(Xb.shape[:2], dtype=np.float32),
             np.stack([C, C]).astype(dt),
             np.stack([labels, labels]),
         ),
         "assign, mixed": lambda: (
-            prim.assign_chunked(NP, X32, C.astype(np.float64)).labels
+            get_backend(NP).assign_chunked(X32, C.astype(np.float64)).labels
         ),
     }
     if half == "float16":  # NumPy computes with float16 data, not bfloat16
-        calls["inertia, half data"] = lambda: prim.weighted_inertia(
-            NP, X.astype(dt), w.astype(dt), C.astype(dt), labels
+        calls["inertia, half data"] = lambda: get_backend(NP).weighted_inertia(
+            X.astype(dt), w.astype(dt), C.astype(dt), labels
         )
         calls["assign, half data"] = lambda: (
-            prim.assign_chunked(NP, X.astype(dt), C.astype(dt)).labels
+            get_backend(NP).assign_chunked(X.astype(dt), C.astype(dt)).labels
         )
-        calls["extremes, half"] = lambda: prim.extremes(NP, X.astype(dt))
+        calls["extremes, half"] = lambda: get_backend(NP).extremes(X.astype(dt))
     for name, call in calls.items():
-        monkeypatch.setattr(prim, "USE_COMPILED", False)
+        ak.set_config(use_compiled=False)
         expected = call()
-        monkeypatch.setattr(prim, "USE_COMPILED", True)
+        ak.set_config(use_compiled=True)
         np.testing.assert_array_equal(call(), expected, err_msg=name)

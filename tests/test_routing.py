@@ -22,17 +22,17 @@ import pytest
 from conftest import require_compiled
 
 import arraykmeans as ak
-from arraykmeans import _primitives as prim
+from arraykmeans.backends import _numpy as npb
 
 PACKAGE = Path(ak.__file__).resolve().parent
 # Read at import, before any fixture changes it.
-DEFAULT_MIN_WORK = prim.COMPILED_MIN_WORK
+DEFAULT_MIN_WORK = ak.get_config()["compiled_min_work"]
 
 
 @pytest.fixture(autouse=True)
-def default_threshold(monkeypatch):
+def default_threshold():
     """Undo the suite-wide fixture: the routing under test is the default one."""
-    monkeypatch.setattr(prim, "COMPILED_MIN_WORK", DEFAULT_MIN_WORK)
+    ak.set_config(compiled_min_work=DEFAULT_MIN_WORK)
 
 
 def _run(code: str, *, path: Path = PACKAGE.parent, **env: str) -> dict:
@@ -63,7 +63,7 @@ def test_import_does_not_import_numba(tmp_path):
         import json, sys
         import arraykmeans
         print(json.dumps({"numba": "numba" in sys.modules,
-                          "kernels": "arraykmeans._numba_kernels" in sys.modules,
+                          "kernels": "arraykmeans.backends._numba_kernels" in sys.modules,
                           "file": arraykmeans.__file__}))
         """,
         NUMBA_CACHE_DIR=str(tmp_path),
@@ -110,7 +110,7 @@ def test_compiled_work_compiles_only_what_it_needs(tmp_path):
         import json
         import numpy as np
         import arraykmeans as ak
-        from arraykmeans import _numba_kernels as nk
+        from arraykmeans.backends import _numba_kernels as nk
         X = np.random.RandomState(0).randn(5000, 4)  # n·k·d = 80000
         ak.KMeans(4, random_state=0, max_iter=3).fit(X)
         print(json.dumps({
@@ -129,11 +129,12 @@ def test_compiled_work_compiles_only_what_it_needs(tmp_path):
 _CACHING_PROBE = """
 import json
 import numpy as np
-from arraykmeans import _primitives as prim
-prim.COMPILED_MIN_WORK = 0
-out = prim.legacy_uniforms(np.array([3, 4], dtype=np.uint32), 5)
+import arraykmeans as ak
+from arraykmeans.backends import _numpy as npb
+ak.set_config(compiled_min_work=0)
+out = npb.legacy_uniforms(np.array([3, 4], dtype=np.uint32), 5)
 expected = np.random.RandomState(4).random_sample(5)
-from arraykmeans import _numba_kernels as nk
+from arraykmeans.backends import _numba_kernels as nk
 stats = nk.legacy_uniforms.stats
 print(json.dumps({
     "equal": bool(np.array_equal(out[1], expected)),
@@ -153,7 +154,8 @@ def _unwritable_copy(tmp_path: Path) -> Path:
     shutil.copytree(
         PACKAGE, root / "arraykmeans", ignore=shutil.ignore_patterns("__pycache__")
     )
-    (root / "arraykmeans" / "__pycache__").write_text("not a directory")
+    for package in [root / "arraykmeans", *(root / "arraykmeans").glob("*/")]:
+        (package / "__pycache__").write_text("not a directory")
     for path in [*root.rglob("*"), root]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     return root
@@ -183,7 +185,7 @@ def test_read_only_package_caches_in_the_user_cache(tmp_path, unwritable_copy):
     assert second["hits"] == 1
     assert second["misses"] == 0
     assert list((user_cache / "numba").rglob("*legacy_uniforms*.nbi"))
-    assert (unwritable_copy / "arraykmeans" / "__pycache__").is_file()
+    assert (unwritable_copy / "arraykmeans" / "backends" / "__pycache__").is_file()
 
 
 def test_no_writable_cache_anywhere_compiles_per_process(tmp_path, unwritable_copy):
@@ -228,14 +230,14 @@ def test_both_sides_of_the_threshold_cluster_alike(
     (compiled by default), each fitted by both paths: the same labels,
     iterations, and centres and inertia to rounding."""
     require_compiled()
-    work = prim.COMPILED_MIN_WORK
+    work = DEFAULT_MIN_WORK
     n = work // (k * d) + side * 64
     X = _blobs(n, d, k, seed, dtype)
     # The default route: compiled exactly above the threshold.
-    assert (prim._compiled_kernels(n * k * d) is not None) == (side > 0)
-    monkeypatch.setattr(prim, "COMPILED_MIN_WORK", 0)
+    assert (npb._compiled_kernels(n * k * d) is not None) == (side > 0)
+    ak.set_config(compiled_min_work=0)
     compiled_fit = ak.KMeans(k, random_state=seed).fit(X)
-    monkeypatch.setattr(prim, "USE_COMPILED", False)
+    ak.set_config(use_compiled=False)
     numpy_fit = ak.KMeans(k, random_state=seed).fit(X)
     np.testing.assert_array_equal(compiled_fit.labels_, numpy_fit.labels_)
     assert compiled_fit.n_iter_ == numpy_fit.n_iter_
@@ -257,8 +259,8 @@ def test_weighted_row_sums_add_in_row_order(dtype, n):
     X = rng.randn(n, d).astype(dtype)
     ids = rng.randint(k, size=n).astype(np.int32)
     w = rng.uniform(0.5, 2, n).astype(dtype)
-    out = prim._weighted_rows_sum(X, ids, w, k, np.float64)
-    assert (n * d <= prim.NUMPY_ADD_AT_ELEMENTS) == (n < 3000)
+    out = npb._weighted_rows_sum(X, ids, w, k, np.float64)
+    assert (n * d <= npb.NUMPY_ADD_AT_ELEMENTS) == (n < 3000)
     expected = np.zeros((k, d), dtype=dtype)
     for i in range(n):
         expected[ids[i]] += X[i] * w[i]

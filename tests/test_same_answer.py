@@ -15,7 +15,6 @@ import pytest
 from conftest import make_blobs, require_compiled
 
 import arraykmeans as ak
-from arraykmeans import _primitives as prim
 
 sklearn_cluster = pytest.importorskip("sklearn.cluster")
 
@@ -35,9 +34,9 @@ SHAPE_IDS = [f"n{n}-d{d}-k{k}-s{s:g}" for n, d, k, s in SHAPES]
 def _fit_both_ways(monkeypatch, fit):
     """``fit()`` with the compiled loops, then with the plain NumPy path."""
     require_compiled()
-    monkeypatch.setattr(prim, "USE_COMPILED", True)
+    ak.set_config(use_compiled=True)
     compiled = fit()
-    monkeypatch.setattr(prim, "USE_COMPILED", False)
+    ak.set_config(use_compiled=False)
     plain = fit()
     return compiled, plain
 
@@ -99,7 +98,7 @@ def test_kmeans_plusplus_float32_indices_are_sklearns(monkeypatch, compiled, see
     sums of chunks, or another candidate wins (here from about the 130th)."""
     if compiled:
         require_compiled()
-    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    ak.set_config(use_compiled=compiled)
     rng = np.random.RandomState(seed)
     X = rng.rand(20000, 64).astype(np.float32)
     w = rng.rand(20000).astype(np.float32) if seed % 2 else None
@@ -118,7 +117,7 @@ def test_float32_fit_is_sklearns(monkeypatch, compiled, weighted, n, d, k):
     mean's rounding shows): scikit-learn's labels and iteration count."""
     if compiled:
         require_compiled()
-    monkeypatch.setattr(prim, "USE_COMPILED", compiled)
+    ak.set_config(use_compiled=compiled)
     X = make_blobs(n=n, d=d, k=k, seed=k, spread=0.5, offset=300).astype(np.float32)
     w = np.random.RandomState(1).rand(n).astype(np.float32) if weighted else None
     theirs = sklearn_cluster.KMeans(k, random_state=0).fit(X, sample_weight=w)

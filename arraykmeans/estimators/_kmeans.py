@@ -8,158 +8,22 @@ the caller's library, on the caller's device, in the caller's floating dtype.
 
 from __future__ import annotations
 
-import functools
-import inspect
-from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
-import numpy as np
-from array_api_compat import device
-
-from . import _lloyd
-from . import _primitives as prim
-from . import _validation as val
-from ._exceptions import (
+from .. import _validation as val
+from .._exceptions import (
     ConvergenceWarning,
     warn,
 )
+from ..algorithm import _init, _lloyd
+from ..algorithm._frame import Frame, prepare
+from ..backends import StandardBackend, device_of, get_backend, itemsize, iter_chunks
+from ._base import _BaseKMeans
 
 Array = Any
 
-# Data whose largest magnitude lies outside [2**-_SCALE_EXP, 2**_SCALE_EXP] is
-# rescaled by a power of two before fitting, so that squared distances neither
-# overflow nor underflow (float32 squares overflow past about 1.8e19). Powers of
-# two scale exactly: inside that range nothing is rescaled and results are
-# bit-for-bit those of the unscaled computation.
-_SCALE_EXP = 40
 
-
-@dataclass
-class _Frame:
-    """Where the algorithm works: ``X * scale - mean``, scale a power of two.
-
-    ``mean`` is in the frame's units. Scaling before centring keeps the frame
-    finite for any finite X (``X - mean`` in X's units overflows for data
-    spanning -1e308 to 1e308), and both ``scale`` and ``unit = 1 / scale`` are
-    normal numbers of X's dtype (see :func:`_power_of_two_scale`), so that
-    neither scaling nor its undoing overflows.
-    """
-
-    mean: Array
-    scale: float
-
-    @property
-    def unit(self) -> float:
-        """One unit of the frame in X's units: ``1 / scale``, exact."""
-        return 1.0 / self.scale
-
-    def apply(self, xp: ModuleType, X: Array) -> Array:
-        out = X * self.scale if self.scale != 1.0 else X
-        return out - self.mean
-
-    def undo(self, xp: ModuleType, C: Array) -> Array:
-        out = C + self.mean
-        return out * self.unit if self.scale != 1.0 else out
-
-    def squared(self, value: float) -> float:
-        """A squared distance of the frame (an inertia) in X's units, a float.
-
-        Two products by the unit, not one by its square, which may not be
-        representable: the result overflows to inf only where the value itself
-        does not fit a float64, and underflows to 0 only where it is below the
-        smallest one.
-        """
-        value = float(value)
-        return value if self.scale == 1.0 else value * self.unit * self.unit
-
-
-def _power_of_two_scale(amax: float, dtype: Any, xp: ModuleType) -> float:
-    """The power of two that brings X's largest magnitude ``amax`` near 1.
-
-    1 when ``amax`` lies within [2**-_SCALE_EXP, 2**_SCALE_EXP] (or is 0).
-    Otherwise 2**-ceil(log2(amax)), its exponent clamped so that the scale and
-    its inverse are normal numbers of ``dtype``: for float64 data near 1e308
-    the exact scale 2**-1024 would have an inverse that overflows, and for
-    subnormal data (5e-324 is 2**-1074) the scale itself would. Scaled data
-    then stay below 4 in magnitude at the top of the range and reach at least
-    2**-52 (float64) or 2**-23 (float32) at the bottom, where their squares are
-    far from underflowing.
-    """
-    if amax == 0 or 2.0**-_SCALE_EXP <= amax <= 2.0**_SCALE_EXP:
-        return 1.0
-    # The largest exponent e with 2**e and 2**-e both normal: 126 for
-    # float32, 1022 for float64.
-    limit = -prim.ceil_log2(float(xp.finfo(dtype).smallest_normal))
-    exponent = min(max(-prim.ceil_log2(amax), -limit), limit)
-    return 2.0**exponent
-
-
-def _prepare(xp: ModuleType, X: Array, amax: float) -> tuple[Array, _Frame, Array]:
-    """Centre (and if needed rescale) a private copy of X; X itself is untouched.
-
-    ``amax`` is X's largest magnitude (read once by ``fit``, together with the
-    finiteness check).
-    """
-    scale = _power_of_two_scale(amax, X.dtype, xp)
-    Xs = X * scale if scale != 1.0 else X
-    Xc, mean, var = prim.centre_columns(xp, Xs)
-    return Xc, _Frame(mean=mean, scale=scale), var
-
-
-@functools.cache
-def _init_param_names(cls: type) -> tuple[str, ...]:
-    # Read once per class: inspecting the signature took a tenth of a fit on
-    # the 150-row iris data.
-    sig = inspect.signature(cls.__init__)
-    return tuple(sorted(p for p in sig.parameters if p != "self"))
-
-
-class _ParamsProtocol:
-    """scikit-learn's parameter protocol: ``get_params``, ``set_params``, ``repr``.
-
-    Parameters are the keyword arguments of ``__init__``, stored unchanged.
-    """
-
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        return list(_init_param_names(cls))
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Parameters of this estimator, as scikit-learn's ``get_params``."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params: Any) -> _ParamsProtocol:
-        """Set parameters, as scikit-learn's ``set_params``; returns self."""
-        valid = self._get_param_names()
-        for key, value in params.items():
-            if key not in valid:
-                raise ValueError(
-                    f"Invalid parameter {key!r} for estimator {self!r}. "
-                    f"Valid parameters are: {valid!r}."
-                )
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = {
-            name: p.default
-            for name, p in inspect.signature(type(self).__init__).parameters.items()
-            if name != "self"
-        }
-        changed = []
-        for name in defaults:
-            value = getattr(self, name)
-            default = defaults[name]
-            same = value is default or (
-                type(value) is type(default) and _safe_equal(value, default)
-            )
-            if not same:
-                changed.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-
-class KMeans(_ParamsProtocol):
+class KMeans(_BaseKMeans):
     """K-Means clustering on any Array API array (NumPy, CuPy, ...).
 
     A drop-in for :class:`sklearn.cluster.KMeans`: same parameters, attributes
@@ -275,9 +139,6 @@ class KMeans(_ParamsProtocol):
             array_api_support=True,
         )
 
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "cluster_centers_")
-
     # ------------------------------------------------------------------- fit
 
     def _resolved_n_init(self) -> int:
@@ -311,9 +172,40 @@ class KMeans(_ParamsProtocol):
         X, xp, result_dtype = val.check_array(
             X, estimator_name=type(self).__name__, finite=False
         )
-        low, high = prim.extremes(xp, X)
+        be = get_backend(xp)
+        low, high = be.extremes(X)
         val.check_finite(xp, X, "X", extremes=(low, high))
-        n, d = X.shape
+        init, n_init = self._checked_init(be, X)
+        # A callable init receives the generator; the others only draw from it.
+        random_state = val.check_random_state(
+            self.random_state, private=not callable(init)
+        )
+        sample_weight = val.check_sample_weight(xp, X, sample_weight)
+        Xc, frame, variances = prepare(be, X, max(abs(low), abs(high)))
+        # In the variances' dtype, as scikit-learn's np.mean(variances) * tol: in
+        # float32 the rounded tolerance decides when a run stops.
+        tol = float(xp.mean(variances) * self.tol) if self.tol != 0 else 0.0
+        if not isinstance(init, str) and not callable(init):
+            init = frame.apply(xp, init)
+        best = None
+        for _ in range(n_init):
+            centers = _init.initial_centers(
+                be, Xc, self.n_clusters, init, sample_weight, random_state
+            )
+            if self.verbose:
+                print("Initialization complete")
+            result = _lloyd.lloyd(
+                be, Xc, sample_weight, centers, max_iter=self.max_iter, tol=tol,
+                verbose=bool(self.verbose), unit=frame.unit,
+            )  # fmt: skip
+            if _lloyd.is_better(be, result, best):
+                best = result
+        self._store_fit(be, best, frame, result_dtype, n_init)
+        return self
+
+    def _checked_init(self, be: StandardBackend, X: Array) -> tuple[Any, int]:
+        """The init (an array init checked) and the number of runs to make."""
+        n = X.shape[0]
         k = self.n_clusters
         if n < k:
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
@@ -333,43 +225,21 @@ class KMeans(_ParamsProtocol):
                 "'lloyd' instead.",
                 RuntimeWarning,
             )
-        # A callable init receives the generator; the others only draw from it.
-        random_state = val.check_random_state(
-            self.random_state, private=not callable(init)
-        )
-        sample_weight = val.check_sample_weight(xp, X, sample_weight)
         if init_is_array:
-            init = val.check_init_array(xp, X, init, k)
+            init = val.check_init_array(be.xp, X, init, k)
+        return init, n_init
 
-        Xc, frame, variances = _prepare(xp, X, max(abs(low), abs(high)))
-        # In the variances' dtype, as scikit-learn's np.mean(variances) * tol: in
-        # float32 the rounded tolerance decides when a run stops.
-        tol = float(xp.mean(variances) * self.tol) if self.tol != 0 else 0.0
-        if init_is_array:
-            init = frame.apply(xp, init)
-
-        best = None
-        for _ in range(n_init):
-            centers = _initial_centers(
-                xp, Xc, k, init, sample_weight, random_state, frame
-            )
-            if self.verbose:
-                print("Initialization complete")
-            result = _lloyd.lloyd(
-                xp,
-                Xc,
-                sample_weight,
-                centers,
-                max_iter=self.max_iter,
-                tol=tol,
-                verbose=bool(self.verbose),
-                unit=frame.unit,
-            )
-            if _lloyd.is_better(xp, result, best):
-                best = result
-
-        labels = xp.astype(best.labels, xp.int32)
-        distinct = prim.count_distinct(xp, best.labels, k)
+    def _store_fit(
+        self,
+        be: StandardBackend,
+        best: Any,
+        frame: Frame,
+        result_dtype: Any,
+        n_init: int,
+    ) -> None:
+        xp = be.xp
+        k = self.n_clusters
+        distinct = be.count_distinct(best.labels, k)
         if distinct < k:
             warn(
                 f"Number of distinct clusters ({distinct}) found smaller than "
@@ -379,16 +249,15 @@ class KMeans(_ParamsProtocol):
         self.cluster_centers_ = xp.astype(
             frame.undo(xp, best.centers), result_dtype, copy=False
         )
-        self.labels_ = labels
+        self.labels_ = xp.astype(best.labels, xp.int32)
         self.inertia_ = frame.squared(best.inertia)
         self.n_iter_ = int(best.n_iter)
         # The runs actually made, as scikit-learn records them.
         self._n_init = n_init
-        self.n_features_in_ = d
+        self.n_features_in_ = self.cluster_centers_.shape[1]
         self._n_features_out = k
         self._frame = frame
         self._fit_centers = best.centers
-        return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Array:
         """Fit, then return ``labels_``."""
@@ -396,31 +265,15 @@ class KMeans(_ParamsProtocol):
 
     def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> Array:
         """Fit, then return the distances of X to the centres, (n_samples, n_clusters)."""
-        return self.fit(X, sample_weight=sample_weight)._transform(
-            *self._check_test_data(X, "fit_transform")
-        )
+        return self.fit(X, sample_weight=sample_weight).transform(X)
 
     # --------------------------------------------------------- fitted methods
 
-    def _check_fitted(self) -> None:
-        if not self.__sklearn_is_fitted__():
-            raise val.not_fitted_error(self)
-
-    def _check_test_data(self, X: Any, method: str) -> tuple[Array, ModuleType]:
-        self._check_fitted()
-        X, xp, _ = val.check_array(X, estimator_name=type(self).__name__)
-        where = f"{type(self).__name__}.{method}()"
-        val.check_model_input(xp, X, self.cluster_centers_, where, self.n_features_in_)
-        if X.dtype != self._fit_centers.dtype:
-            X = xp.astype(X, self._fit_centers.dtype)
-        return X, xp
-
-    def _labels(self, X: Array, xp: ModuleType) -> Array:
+    def _labels(self, be: StandardBackend, X: Array) -> Array:
         frame = self._frame
-        labels = prim.assign_chunked(
-            xp, X, self._fit_centers, offset=frame.mean, scale=frame.scale
+        return be.assign_chunked(
+            X, self._fit_centers, offset=frame.mean, scale=frame.scale
         ).labels
-        return labels
 
     def predict(self, X: Any) -> Array:
         """Index of the closest centre for each row of X.
@@ -435,40 +288,8 @@ class KMeans(_ParamsProtocol):
         -------
         labels : int32 array of shape (n_samples,)
         """
-        X, xp = self._check_test_data(X, "predict")
-        return xp.astype(self._labels(X, xp), xp.int32)
-
-    def transform(self, X: Any) -> Array:
-        """Euclidean distances of each row of X to every centre, (n_samples, n_clusters)."""
-        return self._transform(*self._check_test_data(X, "transform"))
-
-    def _transform(self, X: Array, xp: ModuleType) -> Array:
-        frame = self._frame
-        C = self._fit_centers
-        acc = prim.accumulation_dtype(xp, X.dtype, device(X))
-        n, d = X.shape
-        k = C.shape[0]
-        Ca = xp.astype(C, acc, copy=False)
-        c_norms = prim.row_sq_norms(xp, Ca)
-        per_row = 2 * (k + d) * prim._itemsize(acc)
-        rows = prim.chunk_rows(
-            xp, n, per_row, cache_rows=prim.NUMPY_BATCH_BYTES // per_row
-        )
-        out_dtype = self.cluster_centers_.dtype
-        out = None
-        for sl in prim.iter_chunks(n, rows):
-            Xa = xp.astype(frame.apply(xp, X[sl, ...]), acc, copy=False)
-            sq = prim.row_sq_norms(xp, Xa)[:, None] - 2 * (
-                Xa @ xp.permute_dims(Ca, (1, 0))
-            )
-            sq = xp.maximum(sq + c_norms[None, :], xp.zeros_like(sq))
-            part = prim.scale_into(xp, xp.sqrt(sq), frame.unit, out_dtype)
-            if rows >= n:
-                return part
-            if out is None:
-                out = xp.empty((n, k), dtype=out_dtype, device=device(X))
-            out[sl, :] = part
-        return out
+        X, be = self._check_test_data(X, "predict")
+        return be.xp.astype(self._labels(be, X), be.xp.int32)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the (weighted) inertia of X under the fitted centres.
@@ -479,70 +300,21 @@ class KMeans(_ParamsProtocol):
         move float32 scores by tens of percent), so ``score`` of the training
         data is ``-inertia_`` to rounding.
         """
-        X, xp = self._check_test_data(X, "score")
+        X, be = self._check_test_data(X, "score")
+        xp = be.xp
         sample_weight = val.check_sample_weight(xp, X, sample_weight)
-        labels = self._labels(X, xp)
+        labels = self._labels(be, X)
         frame = self._frame
         n, d = X.shape
         # One framed chunk of rows at a time: no second full copy of X.
-        rows = prim.chunk_rows(xp, n, 2 * d * prim._itemsize(X.dtype) + 16)
+        rows = be.chunk_rows(n, 2 * d * itemsize(X.dtype) + 16)
         total = 0.0
-        for sl in prim.iter_chunks(n, rows):
-            total += prim.weighted_inertia(
-                xp,
-                frame.apply(xp, X[sl, ...]),
-                sample_weight[sl],
-                self._fit_centers,
+        for sl in iter_chunks(n, rows):
+            total += be.weighted_inertia(
+                frame.apply(xp, X[sl, ...]), sample_weight[sl], self._fit_centers,
                 labels[sl],
-            )
+            )  # fmt: skip
         return -frame.squared(total)
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Output feature names for ``transform``: ``kmeans0``, ``kmeans1``, ..."""
-        self._check_fitted()
-        prefix = type(self).__name__.lower()
-        return np.asarray(
-            [f"{prefix}{i}" for i in range(self._n_features_out)], dtype=object
-        )
-
-
-def _safe_equal(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:
-        return False
-
-
-def _initial_centers(
-    xp: ModuleType,
-    Xc: Array,
-    k: int,
-    init: Any,
-    sample_weight: Array,
-    random_state: np.random.RandomState,
-    frame: _Frame,
-) -> Array:
-    if isinstance(init, str) and init == "k-means++":
-        with prim.one_blas_thread(xp):
-            centers, _ = _lloyd.kmeans_plusplus_init(
-                xp, Xc, k, sample_weight, random_state
-            )
-        return centers
-    if isinstance(init, str) and init == "random":
-        return _lloyd.random_init(xp, Xc, k, sample_weight, random_state)
-    if callable(init):
-        centers = init(Xc, k, random_state=random_state)
-        centers = val.same_namespace(xp, Xc, centers, "init")
-        if centers.ndim != 2:
-            raise ValueError(
-                "The init callable must return a 2D array of shape (n_clusters, "
-                f"n_features), got shape {tuple(centers.shape)}."
-            )
-        centers = xp.astype(centers, Xc.dtype)
-        val.validate_center_shape(Xc, centers, k)
-        val.check_finite(xp, centers, "init")
-        return centers
-    return init
 
 
 def k_means(
@@ -632,6 +404,7 @@ def kmeans_plusplus(
     )
     val.check_random_state_param("kmeans_plusplus", random_state)
     X, xp, result_dtype = val.check_array(X, estimator_name="kmeans_plusplus")
+    be = get_backend(xp)
     sample_weight = val.check_sample_weight(xp, X, sample_weight)
     n = X.shape[0]
     if n < n_clusters:
@@ -650,14 +423,14 @@ def kmeans_plusplus(
                 f"The length of x_squared_norms {length} should be equal to the "
                 f"length of n_samples {n}."
             )
-        if X.dtype != prim.accumulation_dtype(xp, X.dtype, device(X)):
+        if X.dtype != be.accumulation_dtype(X.dtype, device_of(X)):
             norms = None
         else:
             norms = xp.astype(norms, X.dtype)
     random_state = val.check_random_state(random_state)
-    with prim.one_blas_thread(xp):
-        centers, indices = _lloyd.kmeans_plusplus_init(
-            xp,
+    with be.one_blas_thread():
+        centers, indices = _init.kmeans_plusplus_init(
+            be,
             X,
             n_clusters,
             sample_weight,

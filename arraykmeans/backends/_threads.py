@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import _config
+from .. import _config
 
 _state_lock = threading.Lock()  # creation of the pool and of the controller
 _pool: ThreadPoolExecutor | None = None
@@ -250,7 +250,7 @@ def _shared(work: Callable[[Any], Any], items: list[Any], workers: int) -> list[
 
     def take_in_worker() -> None:
         # Pool threads work with the settings of the call they serve.
-        _config._local.settings = dict(settings)
+        _config._use(settings)
         _worker.active = True
         take()
 

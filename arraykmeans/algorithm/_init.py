@@ -1,0 +1,381 @@
+"""Initial centres: k-means++ and random rows, for one problem and for a stack.
+
+Random numbers are drawn on the host from NumPy ``RandomState`` generators in
+the order scikit-learn draws them and moved to the device as small arrays, so
+a seed selects the same initial centres on every backend. The searches,
+distances and potentials run on the device, with no host round trip per centre.
+:func:`initial_centers` is the registry of the methods a ``KMeans`` accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _validation as val
+from ..backends import (
+    MIN_CHUNK_ROWS,
+    StandardBackend,
+    device_of,
+    itemsize,
+    iter_chunks,
+    working_memory_bytes,
+)
+
+Array = Any
+
+
+def kmeans_plusplus_init(
+    be: StandardBackend,
+    X: Array,
+    n_clusters: int,
+    sample_weight: Array,
+    random_state: np.random.RandomState,
+    *,
+    x_squared_norms: Array | None = None,
+    n_local_trials: int | None = None,
+) -> tuple[Array, Array]:
+    """Greedy k-means++ seeding, as scikit-learn's ``_kmeans_plusplus``.
+
+    The random draws are made up front on the host (one uniform for the first
+    centre, then ``n_local_trials`` per further centre, in scikit-learn's order);
+    distances, cumulative sums and searches run on the device with no host round
+    trip per centre.
+
+    Returns
+    -------
+    centers : array of shape (n_clusters, d)
+    indices : array of shape (n_clusters,), default integer dtype
+    """
+    xp = be.xp
+    n, d = X.shape
+    device = device_of(X)
+    dtype = X.dtype
+    acc = be.accumulation_dtype(dtype, device)
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+
+    # Host draws, same stream as scikit-learn: choice(n, p=...) takes one double,
+    # then uniform(size=n_local_trials) for every further centre.
+    first_u = random_state.random_sample()
+    trial_u = random_state.uniform(size=(n_clusters - 1, n_local_trials))
+    first_u = be.from_host(np.asarray([first_u]), dtype=acc, device=device)
+    trial_u = be.from_host(trial_u, dtype=acc, device=device)
+
+    # First centre: numpy's choice with p = w / sum(w), cdf in float64.
+    p = sample_weight / xp.sum(sample_weight)
+    cdf = xp.cumulative_sum(xp.astype(p, acc, copy=False))
+    cdf = cdf / cdf[-1]
+    first = xp.searchsorted(cdf, first_u, side="right")
+    # minimum, not clip: the same indices, a twentieth of the time on NumPy.
+    first = xp.minimum(first, n - 1)
+
+    # Squared distances are formed in the accumulation dtype (scikit-learn upcasts
+    # float32 to float64 here too), then stored in the data dtype.
+    if x_squared_norms is None:
+        x_norms = _row_norms_acc(be, X, acc)
+    else:
+        x_norms = xp.astype(x_squared_norms, acc)
+    # On the CPU, chunks of about a megabyte keep the widened rows in cache.
+    rows = be.chunk_rows(
+        n,
+        (n_local_trials + 1) * itemsize(acc) + d * itemsize(acc),
+        cache_rows=max(MIN_CHUNK_ROWS, 2**20 // (d * itemsize(acc))),
+    )
+    chunks = list(iter_chunks(n, rows))
+
+    def distances_to(idx: Array) -> Array:
+        """(len(idx), n) squared distances, stored in the data dtype."""
+        Y = xp.astype(xp.take(X, idx, axis=0), acc, copy=False)
+        y_norms = be.row_sq_norms(Y)
+        # -2 is a power of two: (-2 Y) X^T is exactly -2 (Y X^T), one pass less.
+        Y = Y * -2
+        out = []
+        for sl in chunks:
+            Xa = xp.astype(X[sl, ...], acc, copy=False)
+            dist = Y @ xp.permute_dims(Xa, (1, 0))
+            dist = dist + y_norms[:, None]
+            dist = dist + x_norms[None, sl]
+            out.append(xp.astype(xp.maximum(dist, 0.0), dtype, copy=False))
+        return out[0] if len(out) == 1 else xp.concat(out, axis=1)
+
+    # The potentials are products with the weights over whole rows of
+    # distances, shaped as scikit-learn shapes them ((1, n) @ (n,), then
+    # (trials, n) @ (n, 1)): the same BLAS call adds the terms in the same
+    # order, so in float32 the same candidate wins.
+    closest = distances_to(first)
+    current_pot = (closest @ sample_weight)[0]
+    closest = closest[0, :]
+    weights_column = sample_weight[:, None]
+    indices = [first]
+    for c in range(1, n_clusters):
+        rand_vals = trial_u[c - 1, :] * xp.astype(current_pot, acc, copy=False)
+        cum = xp.astype(xp.cumulative_sum(sample_weight * closest), acc, copy=False)
+        candidates = xp.searchsorted(cum, rand_vals)
+        candidates = xp.minimum(candidates, n - 1)
+        dist = xp.minimum(closest[None, :], distances_to(candidates))
+        pots = (dist @ weights_column)[:, 0]
+        best = xp.argmin(pots)
+        best_arr = xp.reshape(best, (1,))
+        current_pot = pots[best]
+        closest = xp.take(dist, best_arr, axis=0)[0, :]
+        indices.append(xp.take(candidates, best_arr))
+    indices = xp.concat(indices)
+    centers = xp.take(X, indices, axis=0)
+    return centers, indices
+
+
+def _row_norms_acc(be: StandardBackend, X: Array, acc: Any) -> Array:
+    xp = be.xp
+    if X.dtype == acc:
+        return be.row_sq_norms(X)
+    n, d = X.shape
+    rows = be.chunk_rows(n, d * itemsize(acc) + 16)
+    parts = [
+        be.row_sq_norms(xp.astype(X[sl, ...], acc, copy=False))
+        for sl in iter_chunks(n, rows)
+    ]
+    return xp.concat(parts)
+
+
+def random_init(
+    be: StandardBackend,
+    X: Array,
+    n_clusters: int,
+    sample_weight: Array,
+    random_state: np.random.RandomState,
+) -> Array:
+    """``n_clusters`` distinct rows drawn with probability ∝ ``sample_weight``.
+
+    Reproduces ``RandomState.choice(n, size=k, replace=False, p=w / w.sum())``
+    draw for draw: rounds of uniforms on the host, cumulative sums and searches
+    on the device, de-duplication of the (k or fewer) found indices on the host.
+    """
+    xp = be.xp
+    n = X.shape[0]
+    device = device_of(X)
+    acc = be.accumulation_dtype(X.dtype, device)
+    positive = int(xp.sum(xp.astype(sample_weight > 0, xp.int32)))
+    if positive < n_clusters:
+        raise ValueError(
+            f"init='random' needs at least n_clusters={n_clusters} samples with a "
+            f"positive sample_weight, got {positive}."
+        )
+    p = xp.astype(sample_weight / xp.sum(sample_weight), acc)
+    positions = xp.arange(n, dtype=xp.int64, device=device)
+    found: list[int] = []
+    while len(found) < n_clusters:
+        u = random_state.random_sample(n_clusters - len(found))
+        if found:
+            taken = be.from_host(
+                np.sort(np.asarray(found)), dtype=xp.int64, device=device
+            )
+            slot = xp.minimum(xp.searchsorted(taken, positions), len(found) - 1)
+            p = xp.where(xp.take(taken, slot) == positions, xp.zeros_like(p), p)
+        cdf = xp.cumulative_sum(p)
+        cdf = cdf / cdf[-1]
+        new = be.to_host(
+            xp.searchsorted(
+                cdf, be.from_host(u, dtype=acc, device=device), side="right"
+            ),
+        )
+        _, first_seen = np.unique(new, return_index=True)
+        found.extend(int(i) for i in new[np.sort(first_seen)])
+    indices = be.from_host(np.asarray(found), dtype=xp.int64, device=device)
+    return xp.take(X, indices, axis=0)
+
+
+# ---------------------------------------------------------------------- Lloyd loop
+
+
+def initial_centers(
+    be: StandardBackend,
+    Xc: Array,
+    k: int,
+    init: Any,
+    sample_weight: Array,
+    random_state: np.random.RandomState,
+) -> Array:
+    xp = be.xp
+    if isinstance(init, str) and init == "k-means++":
+        with be.one_blas_thread():
+            centers, _ = kmeans_plusplus_init(be, Xc, k, sample_weight, random_state)
+        return centers
+    if isinstance(init, str) and init == "random":
+        return random_init(be, Xc, k, sample_weight, random_state)
+    if callable(init):
+        centers = init(Xc, k, random_state=random_state)
+        centers = val.same_namespace(xp, Xc, centers, "init")
+        if centers.ndim != 2:
+            raise ValueError(
+                "The init callable must return a 2D array of shape (n_clusters, "
+                f"n_features), got shape {tuple(centers.shape)}."
+            )
+        centers = xp.astype(centers, Xc.dtype)
+        val.validate_center_shape(Xc, centers, k)
+        val.check_finite(xp, centers, "init")
+        return centers
+    return init
+
+
+def kmeans_plusplus_draws(n_clusters: int, n_local_trials: int | None = None) -> int:
+    """How many uniform doubles one k-means++ initialisation draws."""
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    return 1 + (n_clusters - 1) * n_local_trials
+
+
+def _last_valid_index(be: StandardBackend, valid: Array) -> Array:
+    xp = be.xp
+    n = valid.shape[1]
+    positions = xp.arange(n, device=device_of(valid))
+    return xp.max(xp.where(valid, positions, -1), axis=1)
+
+
+def kmeans_plusplus_batched(
+    be: StandardBackend,
+    X: Array,
+    n_clusters: int,
+    sample_weight: Array,
+    draws: np.ndarray,
+    *,
+    n_local_trials: int | None = None,
+) -> Array:
+    """Greedy k-means++ for every problem.
+
+    ``draws[b]`` holds problem b's uniform doubles in the order a single fit
+    draws them from its ``RandomState`` (one for the first centre, then
+    ``n_local_trials`` per further centre: see :func:`kmeans_plusplus_draws`),
+    so problem b selects the rows ``KMeans`` selects on its rows of positive
+    weight with the same random state.
+
+    Returns
+    -------
+    centers : array of shape (B, n_clusters, d)
+    """
+    xp = be.xp
+    B, n, d = X.shape
+    device = device_of(X)
+    dtype = X.dtype
+    acc = be.accumulation_dtype(dtype, device)
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    m = n_local_trials
+    first_u = be.from_host(draws[:, :1], dtype=acc, device=device)
+    trial_u = be.from_host(
+        draws[:, 1:].reshape(B, n_clusters - 1, m), dtype=acc, device=device
+    )
+    p = sample_weight / xp.sum(sample_weight, axis=1, keepdims=True)
+    fast = be.kmeanspp_batched_indices(
+        X,
+        sample_weight,
+        p,
+        draws[:, 0],
+        draws[:, 1:].reshape(B, n_clusters - 1, m),
+    )
+    if fast is not None:
+        return be.gather_rows(X, fast)
+    last = _last_valid_index(be, sample_weight > 0)[:, None]
+    cdf = xp.cumulative_sum(xp.astype(p, acc, copy=False), axis=1)
+    cdf = cdf / cdf[:, -1:]
+    first = xp.minimum(be.count_sorted(cdf, first_u, side="right"), last)
+
+    x_norms = xp.concat(
+        [
+            xp.sum(xp.astype(X[pr, ...], acc, copy=False) ** 2, axis=2)
+            for pr, _ in be.iter_problem_chunks(B, n, 2 * d * 8)
+        ],
+        axis=0,
+    )
+
+    # Widen X once when the copy fits the working-memory budget, not per centre.
+    X_acc = X
+    if dtype != acc and B * n * d * itemsize(acc) <= working_memory_bytes():
+        X_acc = xp.astype(X, acc)
+
+    def distances_to(idx: Array) -> Array:
+        Y = xp.astype(be.gather_rows(X, idx), acc, copy=False)
+        y_norms = xp.sum(Y * Y, axis=2)
+        # -2 is a power of two: (-2 Y) X^T is exactly -2 (Y X^T), one pass less.
+        Y = Y * -2
+        parts = []
+        for pr, _ in be.iter_problem_chunks(B, n, (idx.shape[1] + d) * 8):
+            Xa = xp.astype(X_acc[pr, ...], acc, copy=False)
+            dist = Y[pr, ...] @ xp.permute_dims(Xa, (0, 2, 1))
+            dist = dist + y_norms[pr, :, None]
+            dist = dist + x_norms[pr, None, :]
+            parts.append(xp.astype(xp.maximum(dist, 0.0), dtype, copy=False))
+        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+    closest = distances_to(first)[:, 0, :]
+    current_pot = xp.sum(closest * sample_weight, axis=1)
+    indices = [first]
+    for c in range(1, n_clusters):
+        rand_vals = trial_u[:, c - 1, :] * xp.astype(current_pot, acc)[:, None]
+        cum = xp.astype(
+            xp.cumulative_sum(sample_weight * closest, axis=1), acc, copy=False
+        )
+        candidates = xp.minimum(be.count_sorted(cum, rand_vals, side="left"), last)
+        dist = xp.minimum(closest[:, None, :], distances_to(candidates))
+        pots = xp.sum(dist * sample_weight[:, None, :], axis=2)
+        best = xp.argmin(pots, axis=1)[:, None]
+        current_pot = xp.take_along_axis(pots, best, axis=1)[:, 0]
+        # Row best[b] of every problem: one gather of whole rows.
+        flat = xp.reshape(best, (B,)) + xp.arange(B, device=device) * m
+        closest = xp.take(xp.reshape(dist, (B * m, n)), flat, axis=0)
+        indices.append(xp.take_along_axis(candidates, best, axis=1))
+    indices = xp.concat(indices, axis=1)
+    return be.gather_rows(X, indices)
+
+
+def random_init_batched(
+    be: StandardBackend,
+    X: Array,
+    n_clusters: int,
+    sample_weight: Array,
+    random_states: list[np.random.RandomState],
+) -> Array:
+    """``n_clusters`` distinct rows per problem, drawn like ``random_init``.
+
+    Every problem runs the rounds of ``RandomState.choice(..., replace=False,
+    p=w/w.sum())``; rounds are batched across the problems that still need
+    rows, the small de-duplication of drawn indices happens on the host.
+    """
+    xp = be.xp
+    B, n, _ = X.shape
+    device = device_of(X)
+    acc = be.accumulation_dtype(X.dtype, device)
+    p = xp.astype(sample_weight / xp.sum(sample_weight, axis=1, keepdims=True), acc)
+    positions = xp.arange(n, device=device)
+    found: list[list[int]] = [[] for _ in range(B)]
+    while True:
+        todo = [b for b in range(B) if len(found[b]) < n_clusters]
+        if not todo:
+            break
+        u = np.full((B, n_clusters), 2.0)  # 2 > any cdf value: never used
+        taken = np.full((B, n_clusters), -1, dtype=np.int64)
+        for b in todo:
+            draw = random_states[b].random_sample(n_clusters - len(found[b]))
+            u[b, : draw.size] = draw
+            taken[b, : len(found[b])] = found[b]
+        if (taken >= 0).any():
+            # Membership of every row in its problem's drawn set, by binary
+            # search in the sorted set (padding -1 sorts first, matches no row).
+            taken = np.sort(taken, axis=1)
+            taken_dev = be.from_host(taken, dtype=xp.int64, device=device)
+            rows = xp.broadcast_to(positions[None, :], (B, n))
+            slot = be.count_sorted(taken_dev, rows, side="left")
+            slot = xp.clip(slot, max=n_clusters - 1)
+            is_taken = xp.take_along_axis(taken_dev, slot, axis=1) == rows
+            p = xp.where(is_taken, xp.zeros_like(p), p)
+        cdf = xp.cumulative_sum(p, axis=1)
+        cdf = cdf / cdf[:, -1:]
+        u_dev = be.from_host(u, dtype=acc, device=device)
+        new = be.to_host(be.count_sorted(cdf, u_dev, side="right"))
+        for b in todo:
+            drawn = new[b, : n_clusters - len(found[b])]
+            _, first_seen = np.unique(drawn, return_index=True)
+            found[b].extend(int(i) for i in drawn[np.sort(first_seen)])
+    indices = be.from_host(np.asarray(found), dtype=xp.int64, device=device)
+    return be.gather_rows(X, indices)

@@ -1,0 +1,174 @@
+"""The K-means algorithm, written once against the Array API standard.
+
+Everything here operates on arrays of one namespace ``xp`` (passed in, never
+re-derived), using ``xp.*`` functions and the primitives of
+:mod:`arraykmeans._primitives`. Random numbers are drawn on the host from a NumPy
+``RandomState`` in the order scikit-learn draws them and moved to the device as
+small arrays, so a seed selects the same initial centres on every backend.
+
+Data reaching this module is already validated, centred (and possibly rescaled by
+a power of two, which is exact); see :mod:`arraykmeans._kmeans`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..backends import StandardBackend, device_of
+from ._relocate import relocate_empty_clusters
+
+Array = Any
+
+
+# ------------------------------------------------------------------ initialisation
+
+
+@dataclass
+class LloydResult:
+    labels: Array
+    inertia: float
+    centers: Array
+    n_iter: int
+
+
+def lloyd(
+    be: StandardBackend,
+    X: Array,
+    sample_weight: Array,
+    centers_init: Array,
+    *,
+    max_iter: int,
+    tol: float,
+    verbose: bool = False,
+    unit: float = 1.0,
+) -> LloydResult:
+    """One run of Lloyd's algorithm with scikit-learn's stopping rules.
+
+    Iteration ``i`` assigns the rows to ``centers`` and moves every centre to the
+    weighted mean of its rows (empty clusters are relocated to the points farthest
+    from their centres). The run stops on strict convergence (labels unchanged),
+    when the squared centre shift is ``<= tol``, or after ``max_iter`` iterations;
+    except on strict convergence, the labels are then recomputed from the final
+    centres so that they match ``predict``. ``unit`` converts the verbose
+    output's distances to the caller's units (see ``Frame.squared``).
+
+    That final assignment is the next iteration's assignment, so the loop runs it
+    first and reads the previous iteration's shift test together with this one's
+    label test and empty-cluster count: one small device-to-host copy per
+    iteration is the only synchronisation.
+
+    Strict convergence returns the labels as they are only when neither this
+    iteration nor the previous one had an empty cluster: then the new centres
+    are the previous ones bit for bit (the same rows summed in the same
+    order), so the labels are those of the returned centres. Otherwise a
+    relocation (or an empty cluster's fallback centre) has moved centres
+    since the labels were assigned, and the run stops after a final
+    assignment, as on the other stopping rules. scikit-learn returns the
+    labels and inertia of the centres before the move there; the iteration
+    count is the same. (Going on iterating instead can cycle: with fewer
+    distinct points than clusters, relocations driven by rounding residuals
+    may move the same points back and forth.)
+    """
+    xp = be.xp
+    device = device_of(X)
+    acc = be.accumulation_dtype(X.dtype, device)
+    centers = centers_init
+    labels_prev = None
+    # Whether the previous iteration's centres came from a relocation or
+    # copied a centre into an empty cluster (were not plain means).
+    empty_prev = False
+    # Strict convergence with moved centres: one more assignment, then stop.
+    final = False
+    shift_prev = xp.asarray(math.inf, dtype=acc, device=device)
+    i = 0
+    while True:
+        step = be.assign_chunked(
+            X, centers, sample_weight=sample_weight, accumulate=True, acc_dtype=acc
+        )
+        labels, sums, weights = step.labels, step.sums, step.weights
+        if labels_prev is None:
+            unchanged = xp.asarray(False, device=device)
+        else:
+            unchanged = xp.all(labels == labels_prev)
+        n_empty = xp.count_nonzero(weights == 0)
+        flags = be.host_scalars([unchanged, n_empty, shift_prev], acc)
+        strict, n_empty, shift_tot = bool(flags[0]), int(flags[1]), float(flags[2])
+
+        if final:
+            break
+        if i > 0 and shift_tot <= tol:
+            if verbose:
+                print(
+                    f"Converged at iteration {i - 1}: center shift "
+                    f"{shift_tot * unit * unit} within tolerance "
+                    f"{tol * unit * unit}."
+                )
+            break
+        if i == max_iter:
+            break
+        if verbose:
+            it_inertia = be.weighted_inertia(X, sample_weight, centers, labels)
+            print(f"Iteration {i}, inertia {it_inertia * unit * unit}.")
+
+        if n_empty:
+            sums, weights = relocate_empty_clusters(
+                be, X, sample_weight, centers, sums, weights, labels, n_empty
+            )
+        new_centers = average_centers(be, sums, weights, X.dtype, empty=n_empty > 0)
+        shift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=1))
+        shift_prev = xp.sum(shift**2)
+        centers = new_centers
+        i += 1
+        if strict:
+            if verbose:
+                print(f"Converged at iteration {i - 1}: strict convergence.")
+            if not n_empty and not empty_prev:
+                break
+            final = True
+        labels_prev = labels
+        empty_prev = n_empty > 0
+
+    return LloydResult(
+        labels=labels,
+        inertia=be.weighted_inertia(X, sample_weight, centers, labels),
+        centers=centers,
+        n_iter=i,
+    )
+
+
+def average_centers(
+    be: StandardBackend, sums: Array, weights: Array, dtype: Any, *, empty: bool = True
+) -> Array:
+    """Weighted means; a cluster still empty copies the heaviest cluster's centre.
+
+    ``sums`` has shape (..., k, d) and ``weights`` (..., k): one problem or a
+    stack of them. ``empty=False`` promises that no cluster whose mean is used
+    is empty (the caller knows it from its empty-cluster count) and skips the
+    fallback; the means are the same.
+    """
+    xp = be.xp
+    positive = weights > 0
+    safe = xp.where(positive, weights, xp.ones_like(weights))
+    means = sums * (1 / safe)[..., None]
+    if not empty:
+        return xp.astype(means, dtype, copy=False)
+    heaviest = xp.argmax(weights, axis=-1, keepdims=True)[..., None]
+    heaviest = xp.broadcast_to(heaviest, (*means.shape[:-2], 1, means.shape[-1]))
+    fallback = xp.take_along_axis(means, heaviest, axis=-2)
+    means = xp.where(positive[..., None], means, fallback)
+    return xp.astype(means, dtype, copy=False)
+
+
+def is_better(
+    be: StandardBackend,
+    result: LloydResult,
+    best: LloydResult | None,
+) -> bool:
+    """scikit-learn's rule for keeping a run: lower inertia and a different partition."""
+    if best is None:
+        return True
+    return result.inertia < best.inertia and not be.is_same_clustering(
+        result.labels, best.labels
+    )
