@@ -13,12 +13,13 @@ PYTHON = None  # the interpreter nox runs on
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The test suite on NumPy and array-api-strict (CuPy tests skip without a GPU).
+    """The test suite on every CPU backend: NumPy, array-api-strict, PyTorch
+    (CPU build), JAX and Dask. CuPy and torch-CUDA tests skip without a GPU.
 
     Then the parity, batched and primitive tests once more without the compiled
     loops, so that the NumPy paths used where numba is not installed stay tested.
     """
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,backends]")
     session.run("pytest", *session.posargs)
     if not session.posargs:
         session.run(

@@ -442,11 +442,7 @@ def gpu_namespace(script: str, *, dry_run: bool, compat: bool = False) -> Any:
 def cupy_kernels(on: bool) -> Any:
     """Inside: arraykmeans with its CUDA kernels on, or off (the pure-standard
     path on CuPy); the previous setting comes back afterwards."""
-    import arraykmeans._primitives as prim
+    import arraykmeans
 
-    saved = prim.USE_CUPY_KERNELS
-    prim.USE_CUPY_KERNELS = on
-    try:
+    with arraykmeans.config_context(use_gpu_kernels=on):
         yield
-    finally:
-        prim.USE_CUPY_KERNELS = saved

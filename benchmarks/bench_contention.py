@@ -268,7 +268,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def decided_threads() -> int | None:
     """The threads arraykmeans would use now (None: a version without the query)."""
     try:
-        from arraykmeans._threads import worker_threads
+        from arraykmeans.backends._threads import worker_threads
     except ImportError:
         return None
     return worker_threads()

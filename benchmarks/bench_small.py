@@ -40,7 +40,6 @@ import numpy as np
 cm.ensure_repo_on_path()
 
 import arraykmeans  # noqa: E402
-from arraykmeans import _primitives as prim  # noqa: E402
 
 DATASETS = {
     "iris": ("load_iris", 3),
@@ -55,14 +54,16 @@ FLOOR = "X @ C.T"
 
 def compiled_available() -> bool:
     """Whether numba's loops can be used at all (installed, not disabled)."""
-    from arraykmeans._numba_kernels import KERNELS
+    if not arraykmeans.get_config()["use_compiled"]:
+        return False
+    from arraykmeans.backends._numba_kernels import KERNELS
 
     return KERNELS is not None
 
 
 def min_work() -> int:
     """The routing threshold (0 in versions that compiled everything)."""
-    return getattr(prim, "COMPILED_MIN_WORK", 0)
+    return arraykmeans.get_config()["compiled_min_work"]
 
 
 def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -31,21 +31,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _common as cm
 
 import arraykmeans
-import arraykmeans._kmeans as km_mod
-import arraykmeans._lloyd as lloyd_mod
-import arraykmeans._primitives as prim
 import arraykmeans._validation as val
+import arraykmeans.algorithm._init as init_mod
+import arraykmeans.algorithm._lloyd as lloyd_mod
+import arraykmeans.estimators._kmeans as km_mod
+from arraykmeans.backends._cupy import CupyBackend as prim
 
-# (module, attribute) pairs wrapped with synchronised timers.
+# (object, attribute) pairs wrapped with synchronised timers.
 PHASES = [
     (val, "check_array"),
     (prim, "extremes"),
     (val, "check_finite"),
     (val, "check_sample_weight"),
     (val, "check_init_array"),
-    (km_mod, "_prepare"),
+    (km_mod, "prepare"),
     (prim, "centre_columns"),
-    (km_mod, "_initial_centers"),
+    (init_mod, "initial_centers"),
     (lloyd_mod, "lloyd"),
     (prim, "assign_chunked"),
     (lloyd_mod, "average_centers"),
