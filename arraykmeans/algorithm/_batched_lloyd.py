@@ -118,84 +118,133 @@ def _iterate(
     """
     xp = be.xp
     B = X.shape[0]
-    device = device_of(X)
     acc = shift_prev.dtype
-    active = xp.ones((B,), dtype=xp.bool, device=device)
+    active = xp.ones((B,), dtype=xp.bool, device=device_of(X))
     while True:
         step = be.assign_batched(
-            X,
-            centers,
-            sample_weight=sample_weight,
-            accumulate=True,
-            acc_dtype=acc,
-            active=active,
-            previous=labels,
-            settled=clean,
-        )
+            X, centers, sample_weight=sample_weight, accumulate=True,
+            acc_dtype=acc, active=active, previous=labels, settled=clean,
+        )  # fmt: skip
         labels = step.labels
-        sums, weights = step.sums, step.weights
-        going = active & ~finishing  # the finishing ones stop here
-        if i > 0:
-            tol_done = going & (shift_prev <= tol)
-        else:
-            tol_done = xp.zeros((B,), dtype=xp.bool, device=device)
-        max_done = (going & ~tol_done) if i == max_iter else xp.zeros_like(tol_done)
-        stepping = going & ~tol_done & ~max_done
-        unchanged = stepping & ~step.changed if i > 0 else xp.zeros_like(tol_done)
-        strict_done = unchanged & clean
-        finishing = unchanged & ~clean
+        rule = _stopping_rules(
+            be, i, max_iter, active & ~finishing, shift_prev, tol, step.changed, clean
+        )
+        tol_done, max_done, stepping, unchanged, strict_done, finishing = rule
         updating = stepping & ~strict_done
-        empty = (weights == 0) & updating[:, None]
+        empty = (step.weights == 0) & updating[:, None]
         n_empty = xp.sum(xp.astype(empty, xp.int64), axis=1)
-        running = xp.reshape(xp.sum(xp.astype(stepping & ~strict_done, xp.int64)), (1,))
+        running = xp.reshape(xp.sum(xp.astype(updating, xp.int64)), (1,))
         # One small copy to the host per iteration: problems still running,
         # empty clusters per problem.
         flags = be.to_host(xp.concat([running, n_empty]))
-        # Only updating problems' means are used: when none of them has an
-        # empty cluster, the fallback for empty ones is not needed.
-        any_empty = bool(flags[1:].any())
-        if any_empty:
-            sums, weights = relocate_empty_batched(
-                be, X, sample_weight, centers, sums, weights, labels, empty, flags[1:]
-            )
-        new_centers = average_centers(be, sums, weights, X.dtype, empty=any_empty)
-        shift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=2))
-        shift = xp.sum(shift**2, axis=1)
+        new_centers, shift = _updated_centers(
+            be, X, sample_weight, centers, step, labels, empty, flags[1:]
+        )
         centers = xp.where(updating[:, None, None], new_centers, centers)
         n_iter = xp.where(tol_done | max_done, i, xp.where(unchanged, i + 1, n_iter))
         shift_prev = xp.where(updating, xp.astype(shift, acc), shift_prev)
-        active = stepping & ~strict_done
+        active = updating
         clean = n_empty == 0
         i += 1
         remaining = int(flags[0])
         if remaining == 0:
             return centers, labels, n_iter
-        settings = _settings()
-        if (
-            settings["compact_min_problems"] <= B
-            and remaining < B
-            and remaining * settings["compact_ratio"] <= B
-        ):
+        if _worth_compacting(B, remaining):
             break
+    state = (tol, centers, labels, n_iter, shift_prev, clean, finishing)
+    return _compacted(be, X, sample_weight, active, state, i, max_iter)
+
+
+def _stopping_rules(
+    be: StandardBackend,
+    i: int,
+    max_iter: int,
+    going: Array,
+    shift_prev: Array,
+    tol: Array,
+    changed: Array,
+    clean: Array,
+) -> tuple[Array, ...]:
+    """scikit-learn's stopping rules, per problem, for the step just assigned.
+
+    ``going``: problems that assigned this step and may go on (the finishing
+    ones stop here). Returns (B,) masks: stopped by the tolerance on the
+    previous shift, by ``max_iter``, still stepping, labels unchanged,
+    strictly converged (unchanged and clean: stop with these centres), and
+    finishing (unchanged but not clean: update, assign once more, stop).
+    """
+    xp = be.xp
+    none = xp.zeros_like(going)
+    tol_done = going & (shift_prev <= tol) if i > 0 else none
+    max_done = (going & ~tol_done) if i == max_iter else none
+    stepping = going & ~tol_done & ~max_done
+    unchanged = stepping & ~changed if i > 0 else none
+    return (
+        tol_done,
+        max_done,
+        stepping,
+        unchanged,
+        unchanged & clean,
+        unchanged & ~clean,
+    )
+
+
+def _updated_centers(
+    be: StandardBackend, X, sample_weight, centers, step, labels, empty, n_empty
+) -> tuple[Array, Array]:
+    """The means of the step (empty clusters relocated first) and each
+    problem's squared centre shift."""
+    xp = be.xp
+    sums, weights = step.sums, step.weights
+    # Only updating problems' means are used: when none of them has an
+    # empty cluster, the fallback for empty ones is not needed.
+    any_empty = bool(n_empty.any())
+    if any_empty:
+        sums, weights = relocate_empty_batched(
+            be, X, sample_weight, centers, sums, weights, labels, empty, n_empty
+        )
+    new_centers = average_centers(be, sums, weights, X.dtype, empty=any_empty)
+    shift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=2))
+    return new_centers, xp.sum(shift**2, axis=1)
+
+
+def _worth_compacting(B: int, remaining: int) -> bool:
+    settings = _settings()
+    return (
+        settings["compact_min_problems"] <= B
+        and remaining < B
+        and remaining * settings["compact_ratio"] <= B
+    )
+
+
+def _compacted(
+    be: StandardBackend,
+    X: Array,
+    sample_weight: Array,
+    active: Array,
+    state: tuple[Array, ...],
+    i: int,
+    max_iter: int,
+) -> tuple[Array, Array, Array]:
+    """Go on with a copy of the running problems, then merge them back.
+
+    ``state`` is ``(tol, centers, labels, n_iter, shift_prev, clean,
+    finishing)`` of the whole stack.
+    """
+    xp = be.xp
+    B = X.shape[0]
+    device = device_of(X)
     # The running problems' indices, found on the host: no data-dependent
     # shape on the device.
     keep = be.from_host(
         np.flatnonzero(be.to_host(active)), dtype=xp.int64, device=device
     )
+    _, centers, labels, n_iter = state[:4]
+    sub = [xp.take(a, keep, axis=0) for a in state]
     sub_centers, sub_labels, sub_n_iter = _iterate(
-        be,
-        xp.take(X, keep, axis=0),
-        xp.take(sample_weight, keep, axis=0),
-        xp.take(tol, keep, axis=0),
-        xp.take(centers, keep, axis=0),
-        xp.take(labels, keep, axis=0),
-        xp.take(n_iter, keep, axis=0),
-        xp.take(shift_prev, keep, axis=0),
-        xp.take(clean, keep, axis=0),
-        xp.take(finishing, keep, axis=0),
-        i,
-        max_iter,
-    )
+        be, xp.take(X, keep, axis=0), xp.take(sample_weight, keep, axis=0),
+        *sub, i, max_iter,
+    )  # fmt: skip
     # Back into the stack: running problem b is row pos[b] of the copy, which
     # follows the stack's B rows in one gather (a broadcast ``where`` over the
     # labels took about 5x as long at B=1000, n=1000).
