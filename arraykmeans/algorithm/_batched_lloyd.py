@@ -89,6 +89,26 @@ def lloyd_batched(
 # assignment.
 
 
+def better_of(
+    be: StandardBackend, result: BatchedResult, best: BatchedResult | None
+) -> BatchedResult:
+    """Per problem, scikit-learn's rule for keeping a run (see
+    :func:`arraykmeans.algorithm._lloyd.is_better`): lower inertia and a
+    different partition."""
+    if best is None:
+        return result
+    xp = be.xp
+    better = (result.inertia < best.inertia) & ~be.same_clustering_batched(
+        result.labels, best.labels
+    )
+    return BatchedResult(
+        labels=xp.where(better[:, None], result.labels, best.labels),
+        inertia=xp.where(better, result.inertia, best.inertia),
+        centers=xp.where(better[:, None, None], result.centers, best.centers),
+        n_iter=xp.where(better, result.n_iter, best.n_iter),
+    )
+
+
 def _iterate(
     be: StandardBackend,
     X: Array,

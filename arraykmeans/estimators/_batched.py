@@ -129,17 +129,7 @@ def _fit_batched(
             )
             n_init = 1
     seeds = batch_seeds(random_state, B)
-    if not init_is_array and init == "k-means++":
-        # k-means++ draws a fixed count of doubles per run: reseeding one
-        # generator per problem gives every problem's stream for all runs.
-        per_run = _init.kmeans_plusplus_draws(k)
-        draws = legacy_uniforms(
-            seeds, n_init * per_run, work=X.shape[0] * X.shape[1] * k * d
-        )
-        draws = draws.reshape(B, n_init, per_run)
-    elif not init_is_array:
-        states = [np.random.RandomState(int(s)) for s in seeds]
-
+    seeding = None if init_is_array else _seeding(be, X, k, init, seeds, n_init)
     Xc, mean, scale, var = centre_problems(be, X, w)
     # The variances hold values of the data dtype: their mean in that dtype is
     # the tolerance a single fit of each problem uses.
@@ -149,25 +139,9 @@ def _fit_batched(
 
     best = None
     for run in range(n_init):
-        if init_is_array:
-            centers = init
-        elif init == "k-means++":
-            centers = _init.kmeans_plusplus_batched(be, Xc, k, w, draws[:, run, :])
-        else:
-            centers = _init.random_init_batched(be, Xc, k, w, states)
+        centers = init if seeding is None else seeding(Xc, w, run)
         result = blloyd.lloyd_batched(be, Xc, w, centers, max_iter=max_iter, tol=tols)
-        if best is None:
-            best = result
-            continue
-        better = (result.inertia < best.inertia) & ~be.same_clustering_batched(
-            result.labels, best.labels
-        )
-        best = blloyd.BatchedResult(
-            labels=xp.where(better[:, None], result.labels, best.labels),
-            inertia=xp.where(better, result.inertia, best.inertia),
-            centers=xp.where(better[:, None, None], result.centers, best.centers),
-            n_iter=xp.where(better, result.n_iter, best.n_iter),
-        )
+        best = blloyd.better_of(be, result, best)
     # Undone as KMeans' frame is: the mean added in the rescaled units, then
     # the inverse scale, which is representable.
     centers = best.centers + mean
@@ -186,6 +160,27 @@ def _fit_batched(
         "_fit_centers": best.centers,
         "n_features_in_": d,
     }
+
+
+def _seeding(
+    be: StandardBackend, X: Array, k: int, init: str, seeds: Any, n_init: int
+) -> Any:
+    """``seeding(Xc, w, run)``: run ``run``'s initial centres of every problem.
+
+    k-means++ draws a fixed count of doubles per run: reseeding one generator
+    per problem gives every problem's stream for all runs at once. Random
+    init draws from one generator per problem, run after run.
+    """
+    B, n, d = X.shape
+    if init == "k-means++":
+        per_run = _init.kmeans_plusplus_draws(k)
+        draws = legacy_uniforms(seeds, n_init * per_run, work=B * n * k * d)
+        draws = draws.reshape(B, n_init, per_run)
+        return lambda Xc, w, run: _init.kmeans_plusplus_batched(
+            be, Xc, k, w, draws[:, run, :]
+        )
+    states = [np.random.RandomState(int(s)) for s in seeds]
+    return lambda Xc, w, run: _init.random_init_batched(be, Xc, k, w, states)
 
 
 def _check_batched_init(be: StandardBackend, X: Array, init: Any, k: int) -> Array:
