@@ -214,7 +214,8 @@ def same_namespace(xp: ModuleType, X: Array, value: Any, name: str) -> Array:
     """
     if is_array_api_obj(value) or hasattr(value, "__array_namespace__"):
         other = array_namespace(value)
-        if other is not xp and not (isinstance(value, np.ndarray) and _is_numpy(xp)):
+        native = isinstance(value, np.ndarray) and get_backend(xp).takes_numpy_arrays
+        if other is not xp and not native:
             raise ArrayMismatchError(
                 f"{name} is a {_lib(other)} array but X is a {_lib(xp)} array: pass "
                 f"{name} in the same array library as X (for example "
@@ -235,12 +236,6 @@ def same_namespace(xp: ModuleType, X: Array, value: Any, name: str) -> Array:
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}.")
     return get_backend(xp).from_host(arr, dtype=X.dtype, device=device(X))
-
-
-def _is_numpy(xp: ModuleType) -> bool:
-    from array_api_compat import is_numpy_namespace
-
-    return is_numpy_namespace(xp)
 
 
 def _lib(xp: ModuleType) -> str:

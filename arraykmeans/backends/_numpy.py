@@ -569,6 +569,7 @@ class NumpyBackend(StandardBackend):
     name = "numpy"
     prefers_cache_chunks = True
     cache_bytes = NUMPY_BATCH_BYTES
+    takes_numpy_arrays = True
 
     def to_host(self, x: Array) -> np.ndarray:
         return np.asarray(x)

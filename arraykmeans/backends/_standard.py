@@ -95,6 +95,8 @@ class StandardBackend:
     # the preferred bytes of temporaries per chunk of a stack then.
     prefers_cache_chunks = False
     cache_bytes = 2**22
+    # Whether a plain NumPy array is an array of this backend's namespace.
+    takes_numpy_arrays = False
 
     def __init__(self, xp: ModuleType) -> None:
         self.xp = xp

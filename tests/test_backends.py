@@ -1,0 +1,87 @@
+"""The dispatch point and the settings that replaced module switches."""
+
+from __future__ import annotations
+
+import ast
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from array_api_compat import array_namespace
+
+import arraykmeans as ak
+from arraykmeans.backends import StandardBackend, get_backend
+
+PACKAGE = Path(ak.__file__).resolve().parent
+CHECKS = ("is_numpy_namespace", "is_cupy_namespace", "is_torch_namespace",
+          "is_jax_namespace", "is_dask_namespace", "is_array_api_strict_namespace")  # fmt: skip
+
+
+def test_backend_checks_live_in_the_backends_package_only():
+    """No module outside ``backends/`` asks which library it runs on."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        if "backends" in path.relative_to(PACKAGE).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            name = getattr(node, "id", None) or getattr(node, "attr", None)
+            if name in CHECKS:
+                found.append(f"{path.name}:{node.lineno} {name}")
+    assert found == []
+
+
+def test_one_backend_per_namespace(backend):
+    """get_backend picks the library's own backend (the standard one for
+    array-api-strict) and returns the same object every time."""
+    xp = array_namespace(backend.asarray(np.zeros(3)))
+    be = get_backend(xp)
+    assert be is get_backend(xp)
+    assert isinstance(be, StandardBackend)
+    expected = {"strict": "standard", "torch-cuda": "torch"}.get(
+        backend.name, backend.name
+    )
+    assert be.name == expected
+
+
+class TestSettings:
+    def test_defaults(self):
+        config = ak.get_config()
+        assert config["use_compiled"] in (True, False)
+        assert config["use_gpu_kernels"] is True
+        assert config["compact_ratio"] == 4
+
+    @pytest.mark.parametrize(
+        ("name", "value", "error"),
+        [("use_compiled", 1, TypeError), ("compiled_min_work", -1, ValueError),
+         ("compiled_min_work", 1.5, TypeError), ("compact_ratio", 0, ValueError),
+         ("no_such_setting", 1, TypeError)],
+    )  # fmt: skip
+    def test_bad_values_name_the_setting_and_change_nothing(self, name, value, error):
+        before = ak.get_config()
+        with pytest.raises(error, match=name):
+            ak.set_config(**{name: value})
+        assert ak.get_config() == before
+
+    def test_context_is_local_to_the_thread(self):
+        seen = {}
+
+        def other() -> None:
+            seen["other"] = ak.get_config()["use_compiled"]
+
+        with ak.config_context(use_compiled=False):
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join()
+            assert ak.get_config()["use_compiled"] is False
+        assert seen["other"] == ak.get_config()["use_compiled"]
+
+    @pytest.mark.parametrize("switch", ["use_compiled", "use_scipy"])
+    def test_switches_change_the_path_not_the_labels(self, switch):
+        rng = np.random.RandomState(0)
+        X = np.concatenate([rng.randn(300, 3) + c for c in (0, 6, 12)])
+        on = ak.KMeans(3, random_state=0).fit(X)
+        with ak.config_context(**{switch: False}):
+            off = ak.KMeans(3, random_state=0).fit(X)
+        np.testing.assert_array_equal(on.labels_, off.labels_)
+        assert on.n_iter_ == off.n_iter_
