@@ -154,9 +154,11 @@ def average_centers(
     means = sums * (1 / safe)[..., None]
     if not empty:
         return xp.astype(means, dtype, copy=False)
-    heaviest = xp.argmax(weights, axis=-1, keepdims=True)[..., None]
-    heaviest = xp.broadcast_to(heaviest, (*means.shape[:-2], 1, means.shape[-1]))
-    fallback = xp.take_along_axis(means, heaviest, axis=-2)
+    heaviest = xp.argmax(weights, axis=-1, keepdims=True)
+    if means.ndim == 2:
+        fallback = be.gather_rows(means[None, ...], heaviest[None, ...])[0, ...]
+    else:
+        fallback = be.gather_rows(means, heaviest)
     means = xp.where(positive[..., None], means, fallback)
     return xp.astype(means, dtype, copy=False)
 

@@ -97,6 +97,9 @@ class StandardBackend:
     cache_bytes = 2**22
     # Whether a plain NumPy array is an array of this backend's namespace.
     takes_numpy_arrays = False
+    # Whether stacks of problems are read into memory and fitted by
+    # host_backend() (lazy libraries whose stacks are many small problems).
+    materialises_stacks = False
 
     def __init__(self, xp: ModuleType) -> None:
         self.xp = xp

@@ -112,7 +112,7 @@ def _fit_batched(
         X, estimator_name=owner, batched=True, finite=False
     )
     be = get_backend(xp)
-    B, _, d = X.shape
+    B = X.shape[0]
     k = n_clusters
     w = _check_weights(be, X, sample_weight, mask)
     _check_enough_rows(be, w, k)
@@ -129,6 +129,50 @@ def _fit_batched(
             )
             n_init = 1
     seeds = batch_seeds(random_state, B)
+    out_be = be
+    if be.materialises_stacks:
+        # Read once into memory and fitted there (see the backend's notes).
+        be = be.host_backend()
+        X, w = be.xp.asarray(out_be.to_host(X)), be.xp.asarray(out_be.to_host(w))
+        if init_is_array:
+            init = be.xp.asarray(out_be.to_host(init))
+    fit = _fit_checked(be, X, w, k, init, n_init, max_iter, tol, seeds, result_dtype)
+    if out_be is not be:
+        fit = _results_back(out_be, fit)
+    return fit
+
+
+def _results_back(be: StandardBackend, fit: dict[str, Any]) -> dict[str, Any]:
+    """A fit made by another backend, with its arrays moved to ``be``'s library."""
+    out = dict(fit)
+    for name in ("cluster_centers_", "labels_", "inertia_", "n_iter_", "_fit_centers"):
+        out[name] = be.from_host(
+            np.asarray(fit[name]), dtype=fit[name].dtype, device=None
+        )
+    frame = fit["_frame"]
+    out["_frame"] = Frame(
+        mean=be.from_host(np.asarray(frame.mean), dtype=frame.mean.dtype, device=None),
+        scale=frame.scale,
+    )
+    return out
+
+
+def _fit_checked(
+    be: StandardBackend,
+    X: Array,
+    w: Array,
+    k: int,
+    init: Any,
+    n_init: int,
+    max_iter: int,
+    tol: float,
+    seeds: Any,
+    result_dtype: Any,
+) -> dict[str, Any]:
+    """The fit proper, on checked inputs (``init`` an array or a method name)."""
+    xp = be.xp
+    d = X.shape[2]
+    init_is_array = not isinstance(init, str)
     seeding = None if init_is_array else _seeding(be, X, k, init, seeds, n_init)
     Xc, mean, scale, var = centre_problems(be, X, w)
     # The variances hold values of the data dtype: their mean in that dtype is
