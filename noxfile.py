@@ -20,11 +20,13 @@ def tests(session: nox.Session) -> None:
     loops, so that the NumPy paths used where numba is not installed stay tested.
     """
     session.install("-e", ".[test,backends]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "auto", *session.posargs)
     if not session.posargs:
         session.run(
             "pytest",
             "-q",
+            "-n",
+            "auto",
             "tests/test_parity.py",
             "tests/test_batched.py",
             "tests/test_primitives.py",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array_api_strict
 import numpy as np
+import threadpoolctl
 import pytest
 from array_api_compat import array_namespace
 from conftest import assert_close, require_compiled
@@ -242,7 +243,18 @@ class TestAssign:
             direct = npb._assign_numpy(X, C, None, False, np.float64, None, 1.0)
         # What BLAS and NumPy give (scikit-learn's distances): the product,
         # then the centre norms added.
-        blas = np.argmin(X @ (C * -2).T + np.einsum("ij,ij->i", C, C), axis=1)
+        products = X @ (C * -2).T
+        blas = np.argmin(products + np.einsum("ij,ij->i", C, C), axis=1)
+        # Some BLAS builds form a product's bits differently by where it lies
+        # in the matrix (edge tiles, thread splits): OpenBLAS 0.3.31 on Zen 5
+        # does, in float32. There is then no single BLAS answer to match, and
+        # only gross disagreement is a fault.
+        if not np.array_equal(direct.labels, blas):
+            with threadpoolctl.threadpool_limits(1):
+                alone = X[1:] @ (C * -2).T
+            if not np.array_equal(alone, products[1:]):
+                assert np.mean(direct.labels == blas) > 0.98
+                pytest.skip("BLAS products depend on their position in the matrix")
         np.testing.assert_array_equal(direct.labels, blas)
 
     def test_chunking_does_not_change_results(self):
@@ -324,6 +336,9 @@ class TestHostDevice:
         assert 2.0**e >= x > 2.0 ** (e - 1)
 
 
+# JAX, when another test has imported it, warns at every fork that it is
+# multithreaded; the child here never uses JAX.
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
 def test_thread_pool_survives_fork():
     """A process forked after a threaded fit can fit again (no stale pool)."""
     import multiprocessing

@@ -1,0 +1,169 @@
+"""Dask: a fit is lazy and chunked, one pass over X per iteration.
+
+The whole suite runs on Dask through the backend fixture (same labels as
+NumPy); these tests check how it runs: how many graph computations a fit
+makes, how often the input's blocks are read, and that the fitted
+attributes and the predictions are Dask arrays whose graphs do not hold the
+fit.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import arraykmeans as ak
+
+da = pytest.importorskip("dask.array")
+dask_callbacks = pytest.importorskip("dask.callbacks")
+
+
+class _Computes(dask_callbacks.Callback):
+    """Counts graph computations (``compute`` and ``persist`` calls)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def _start(self, dsk):
+        self.count += 1
+
+
+def _data(n=6000, d=5, k=6, seed=0):
+    rng = np.random.RandomState(seed)
+    centres = rng.randn(k, d) * 3
+    return centres[rng.randint(0, k, n)] + rng.randn(n, d)
+
+
+def _dask(X, blocks=4):
+    return da.from_array(X, chunks=(-(-X.shape[0] // blocks), X.shape[1]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("max_iter", [3, 12])
+def test_computations_bounded_per_iteration(seed, max_iter):
+    """A small constant for the set-up and at most two per iteration: the pass
+    over X and the read of the stopping flags (both small results)."""
+    X = _dask(_data(seed=seed))
+    with _Computes() as counter:
+        km = ak.KMeans(6, n_init=1, tol=0, max_iter=max_iter, random_state=seed)
+        km.fit(X)
+    assert 1 <= km.n_iter_ <= max_iter
+    assert counter.count <= 10 + 2 * (km.n_iter_ + 1), (counter.count, km.n_iter_)
+
+
+def test_input_blocks_read_a_bounded_number_of_times():
+    """X is persisted once centred: its blocks are not recomputed per iteration."""
+    X = _data()
+    reads = []
+    lock = threading.Lock()
+
+    def read(block):
+        if block.shape[0]:  # not Dask's probe of the output type
+            with lock:
+                reads.append(block.shape[0])
+        return block
+
+    Xd = _dask(X).map_blocks(read, dtype=X.dtype)
+    few = ak.KMeans(6, n_init=1, tol=0, max_iter=2, random_state=0).fit(Xd)
+    reads_few = len(reads)
+    reads.clear()
+    many = ak.KMeans(6, n_init=1, tol=0, max_iter=25, random_state=0).fit(Xd)
+    assert many.n_iter_ > few.n_iter_ + 5
+    # The finiteness check, the column means and the persisted copy.
+    assert reads_few <= 3 * Xd.numblocks[0]
+    assert len(reads) == reads_few
+
+
+def test_results_are_dask_arrays_without_the_fit_in_their_graphs():
+    X = _data()
+    Xd = _dask(X)
+    short = ak.KMeans(6, n_init=1, tol=0, max_iter=2, random_state=0).fit(Xd)
+    long = ak.KMeans(6, n_init=1, tol=0, max_iter=20, random_state=0).fit(Xd)
+    assert long.n_iter_ > short.n_iter_
+    for km in (short, long):
+        assert isinstance(km.labels_, da.Array)
+        assert isinstance(km.cluster_centers_, da.Array)
+        assert isinstance(km.inertia_, float)
+    # Graphs of the same size whatever the number of iterations: computed
+    # from the final centres, not from the history of the fit.
+    for method in ("predict", "transform"):
+        a = getattr(short, method)(Xd)
+        b = getattr(long, method)(Xd)
+        assert isinstance(a, da.Array) and isinstance(b, da.Array)
+        assert len(a.__dask_graph__()) == len(b.__dask_graph__())
+    assert len(long.labels_.__dask_graph__()) <= Xd.numblocks[0] + 2
+    # And they are NumPy's answers.
+    ref = ak.KMeans(6, n_init=1, tol=0, max_iter=20, random_state=0).fit(X)
+    np.testing.assert_array_equal(long.labels_.compute(), ref.labels_)
+    np.testing.assert_array_equal(long.predict(Xd).compute(), ref.predict(X))
+    np.testing.assert_allclose(long.transform(Xd).compute(), ref.transform(X))
+
+
+def test_predict_is_lazy(monkeypatch):
+    """predict checks X is finite (one read, as every backend does) and reads
+    the small centres; the assignment itself runs only when the labels are
+    computed."""
+    from arraykmeans.backends import _dask as dask_backend
+
+    X = _data()
+    km = ak.KMeans(6, n_init=1, random_state=0).fit(_dask(X))
+    calls = []
+    original = dask_backend._labels_of_block
+
+    def counted(*args):
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(dask_backend, "_labels_of_block", counted)
+    labels = km.predict(_dask(X))
+    assert isinstance(labels, da.Array) and not calls
+    np.testing.assert_array_equal(labels.compute(), km.labels_.compute())
+    assert len(calls) == 4
+
+
+@pytest.mark.parametrize("blocks", [1, 3, 7])
+def test_any_blocking_gives_numpys_answer(blocks):
+    X = _data(n=2100, seed=5).astype(np.float32)
+    w = np.random.RandomState(1).uniform(0.5, 2, X.shape[0]).astype(np.float32)
+    ref = ak.KMeans(6, random_state=3).fit(X, sample_weight=w)
+    Xd = _dask(X, blocks)
+    wd = da.from_array(w, chunks=max(1, X.shape[0] // (blocks + 1)))
+    km = ak.KMeans(6, random_state=3).fit(Xd, sample_weight=wd)
+    assert km.n_iter_ == ref.n_iter_
+    np.testing.assert_array_equal(km.labels_.compute(), ref.labels_)
+    assert km.cluster_centers_.dtype == np.float32
+    np.testing.assert_allclose(km.inertia_, ref.inertia_, rtol=1e-5)
+
+
+def test_columns_in_several_blocks():
+    X = _data(n=1500, d=6)
+    Xd = da.from_array(X, chunks=(500, 2))
+    km = ak.KMeans(4, random_state=0).fit(Xd)
+    ref = ak.KMeans(4, random_state=0).fit(X)
+    np.testing.assert_array_equal(km.labels_.compute(), ref.labels_)
+
+
+def test_settings_reach_the_blocks(monkeypatch):
+    """Settings are context variables, which Dask's worker threads do not
+    inherit: the blocks run under the caller's settings."""
+    from arraykmeans.backends import _dask as dask_backend
+
+    X = _data(n=3000)
+    seen = []
+    host = dask_backend._host_backend()
+
+    class Spy:
+        def assign_chunked(self, *args, **kwargs):
+            seen.append(ak.get_config()["working_memory"])
+            return host.assign_chunked(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(host, name)
+
+    monkeypatch.setattr(dask_backend, "_host_backend", Spy)
+    with ak.config_context(working_memory=7):
+        ak.KMeans(3, n_init=1, max_iter=2, random_state=0).fit(_dask(X))
+    assert len(seen) >= 4 and set(seen) == {7}
