@@ -92,7 +92,8 @@ def test_results_are_dask_arrays_without_the_fit_in_their_graphs():
     for method in ("predict", "transform"):
         a = getattr(short, method)(Xd)
         b = getattr(long, method)(Xd)
-        assert isinstance(a, da.Array) and isinstance(b, da.Array)
+        assert isinstance(a, da.Array)
+        assert isinstance(b, da.Array)
         assert len(a.__dask_graph__()) == len(b.__dask_graph__())
     assert len(long.labels_.__dask_graph__()) <= Xd.numblocks[0] + 2
     # And they are NumPy's answers.
@@ -119,7 +120,8 @@ def test_predict_is_lazy(monkeypatch):
 
     monkeypatch.setattr(dask_backend, "_labels_of_block", counted)
     labels = km.predict(_dask(X))
-    assert isinstance(labels, da.Array) and not calls
+    assert isinstance(labels, da.Array)
+    assert not calls
     np.testing.assert_array_equal(labels.compute(), km.labels_.compute())
     assert len(calls) == 4
 
@@ -166,4 +168,5 @@ def test_settings_reach_the_blocks(monkeypatch):
     monkeypatch.setattr(dask_backend, "_host_backend", Spy)
     with ak.config_context(working_memory=7):
         ak.KMeans(3, n_init=1, max_iter=2, random_state=0).fit(_dask(X))
-    assert len(seen) >= 4 and set(seen) == {7}
+    assert len(seen) >= 4
+    assert set(seen) == {7}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import array_api_strict
 import numpy as np
-import threadpoolctl
 import pytest
+import threadpoolctl
 from array_api_compat import array_namespace
 from conftest import assert_close, require_compiled
 
