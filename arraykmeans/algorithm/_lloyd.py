@@ -85,13 +85,14 @@ def lloyd(
     i = 0
     while True:
         step = be.assign_chunked(
-            X, centers, sample_weight=sample_weight, accumulate=True, acc_dtype=acc
-        )
+            X, centers, sample_weight=sample_weight, accumulate=True, acc_dtype=acc,
+            previous=labels_prev,
+        )  # fmt: skip
         labels, sums, weights = step.labels, step.sums, step.weights
         if labels_prev is None:
             unchanged = xp.asarray(False, device=device)
         else:
-            unchanged = xp.all(labels == labels_prev)
+            unchanged = xp.logical_not(step.changed)
         n_empty = xp.count_nonzero(weights == 0)
         flags = be.host_scalars([unchanged, n_empty, shift_prev], acc)
         strict, n_empty, shift_tot = bool(flags[0]), int(flags[1]), float(flags[2])

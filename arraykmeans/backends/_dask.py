@@ -28,6 +28,8 @@ centres (k × d) is small. What this backend changes:
 
 from __future__ import annotations
 
+import functools
+import uuid
 from typing import Any
 
 import numpy as np
@@ -46,8 +48,9 @@ def _host_backend() -> StandardBackend:
     return get_backend(np_xp)
 
 
-def _assign_block(xb, wb, centers, offset, scale, acc, settings):
-    """One block's labels, and its partial sums and weights when ``wb`` is given."""
+def _assign_block(xb, wb, centers, offset, previous=None, *, scale, acc, settings):
+    """One block's labels; with ``wb``, its partial sums and weights, and with
+    ``previous`` (the block's labels of the step before) how many changed."""
     with config_context(**settings):
         step = _host_backend().assign_chunked(
             np.asarray(xb),
@@ -58,32 +61,86 @@ def _assign_block(xb, wb, centers, offset, scale, acc, settings):
             offset=None if offset is None else np.asarray(offset),
             scale=scale,
         )
-    return step.labels, step.sums, step.weights
+    changed = 0 if previous is None else int(np.count_nonzero(step.labels != previous))
+    return step.labels, step.sums, step.weights, changed
 
 
 def _labels_of_block(xb, centers, offset, scale, settings):
-    return _assign_block(xb, None, centers, offset, scale, None, settings)[0]
+    return _assign_block(
+        xb, None, centers, offset, scale=scale, acc=None, settings=settings
+    )[0]
 
 
 def _add_partials(a, b):
-    return a[0] + b[0], a[1] + b[1]
+    """Two blocks' (or subtrees') results: sums, weights and changed counts added."""
+    return None, a[1] + b[1], a[2] + b[2], a[3] + b[3]
 
 
-def _tree_sum(delayed: Any, parts: list[Any]) -> Any:
-    """Pairwise sums of delayed ``(sums, weights)`` partials, in block order."""
+def _collect(steps, total):
+    return [s[0] for s in steps], total[1], total[2], total[3]
+
+
+def _step_graph(X, w, centers, offset, previous, scale, acc, settings):
+    """The task graph of one accumulating pass, and the key of its result.
+
+    Task ``(name, i)`` assigns block i (labels, partial sums and weights,
+    changed labels); the partials are added pairwise in block order (a tree,
+    so no task waits on all blocks but the last); the result is the list of
+    label blocks and the totals. Written as a graph rather than with
+    ``dask.delayed``, whose argument traversal took a tenth of a pass.
+    """
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    C = centers.rechunk(centers.shape)
+    deps = [X, w, C]
+    token = tokenize(X.name, w.name, C.name, scale, str(acc), previous is not None)
+    name = f"arraykmeans-step-{token}"
+    task = functools.partial(_assign_block, scale=scale, acc=acc, settings=settings)
+    off_key = None
+    if offset is not None:
+        offset = offset.rechunk(offset.shape)
+        deps.append(offset)
+        off_key = (offset.name, *([0] * offset.ndim))
+    if previous is not None:
+        deps.append(previous)
+    layer: dict[Any, Any] = {}
+    keys = []
+    for i in range(X.numblocks[0]):
+        prev_key = None if previous is None else (previous.name, i)
+        layer[(name, i)] = (
+            task,
+            (X.name, i, 0),
+            (w.name, i),
+            (C.name, 0, 0),
+            off_key,
+            prev_key,
+        )
+        keys.append((name, i))
+    level, parts = 0, keys
     while len(parts) > 1:
-        paired = [
-            delayed(_add_partials)(parts[i], parts[i + 1])
-            for i in range(0, len(parts) - 1, 2)
-        ]
+        level += 1
+        paired = []
+        for j in range(0, len(parts) - 1, 2):
+            layer[(f"{name}-sum{level}", j)] = (_add_partials, parts[j], parts[j + 1])
+            paired.append((f"{name}-sum{level}", j))
         if len(parts) % 2:
             paired.append(parts[-1])
         parts = paired
-    return parts[0]
+    layer[name] = (_collect, keys, parts[0])
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
+    return graph, name
 
 
-def _partials(step: Any) -> tuple[Any, Any]:
-    return step[1], step[2]
+def _array_of_blocks(blocks: list[np.ndarray], row_chunks: Any) -> Array:
+    """A 1-D Dask array whose chunks are ``blocks`` (in memory), with no copy."""
+    import dask.array as da
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = f"arraykmeans-labels-{uuid.uuid4().hex}"
+    layer = {(name, i): block for i, block in enumerate(blocks)}
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=())
+    return da.Array(graph, name, chunks=(tuple(row_chunks),), dtype=blocks[0].dtype)
 
 
 def _block_settings() -> dict[str, Any]:
@@ -125,7 +182,8 @@ class DaskBackend(StandardBackend):
     def host_scalars(self, values: list[Array], dtype: Any) -> list[float]:
         import dask
 
-        return [float(v) for v in dask.compute(*values)]
+        # Small graphs of small arrays: optimising them costs more than it saves.
+        return [float(v) for v in dask.compute(*values, optimize_graph=False)]
 
     def from_host(self, values: np.ndarray, *, dtype: Any, device: Any) -> Array:
         import dask.array as da
@@ -138,9 +196,10 @@ class DaskBackend(StandardBackend):
         import dask.array as da
 
         values = np.asarray(values)
-        if row_chunks is None:
-            return da.from_array(values, chunks=values.shape or ())
-        return da.from_array(values, chunks=(row_chunks, *values.shape[1:]))
+        chunks = values.shape if row_chunks is None else (row_chunks, *values.shape[1:])
+        # name=False: a fresh name instead of a hash of the data (hashing the
+        # labels of a 1 GB X took longer than comparing them).
+        return da.from_array(values, chunks=chunks or (), name=False)
 
     # ------------------------------------------------------------- data
 
@@ -175,15 +234,17 @@ class DaskBackend(StandardBackend):
         acc_dtype: Any = None,
         offset: Array | None = None,
         scale: float = 1.0,
+        previous: Array | None = None,
     ) -> Assignment:
         """Block-wise assignment by the NumPy backend.
 
         Accumulating: one ``compute`` of the labels and the tree-summed
-        partial sums and weights, returned as Dask arrays of those in-memory
-        values. Otherwise: lazy labels, a Dask array mapped over X's blocks
-        (the centres, small, are read to the host first).
+        partial sums, weights and (given ``previous``) counts of changed
+        labels, returned as Dask arrays of those in-memory values.
+        Otherwise: lazy labels, a Dask array mapped over X's blocks (the
+        centres, small, are read to the host first).
         """
-        import dask
+        from dask.delayed import Delayed
 
         X = self._row_blocks(X)
         if acc_dtype is None:
@@ -198,24 +259,18 @@ class DaskBackend(StandardBackend):
                 drop_axis=1, dtype=np.intp, meta=np.empty((0,), np.intp),
             )  # fmt: skip
             return Assignment(labels=labels, sums=None, weights=None)
-        delayed = dask.delayed
         w = sample_weight.rechunk((X.chunks[0],))
-        blocks = X.to_delayed()[:, 0]
-        wblocks = w.to_delayed()
-        # Small dask arrays (the centres, the frame's offset) enter the graph
-        # once and are shared by every block.
-        C = delayed(np.asarray)(centers)
-        off = None if offset is None else delayed(np.asarray)(offset)
-        steps = [
-            delayed(_assign_block, nout=3)(xb, wb, C, off, scale, acc, settings)
-            for xb, wb in zip(blocks, wblocks, strict=True)
-        ]
-        total = _tree_sum(delayed, [delayed(_partials)(s) for s in steps])
-        labels, (sums, weights) = dask.compute([s[0] for s in steps], total)
+        prev = None if previous is None else previous.rechunk((X.chunks[0],))
+        graph, key = _step_graph(X, w, centers, offset, prev, scale, acc, settings)
+        # Dask runs the blocks in parallel: BLAS threads within each block
+        # would only contend with the other blocks'.
+        with _host_backend().one_blas_thread():
+            labels, sums, weights, changed = Delayed(key, graph).compute()
         return Assignment(
-            labels=self.wrap(np.concatenate(labels), X.chunks[0]),
+            labels=_array_of_blocks(labels, X.chunks[0]),
             sums=self.wrap(sums),
             weights=self.wrap(weights),
+            changed=None if previous is None else self.wrap(np.asarray(changed > 0)),
         )
 
     def weighted_inertia(self, X, sample_weight, centers, labels) -> float:

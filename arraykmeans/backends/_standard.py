@@ -41,7 +41,8 @@ class Assignment:
     weights: Array | None
     """Total weight assigned to each centre, (k,), accumulation dtype."""
     changed: Array | None = None
-    """Batched steps given the previous labels: (B,) bool, did any label change."""
+    """Given the previous labels: did any label change, 0-d bool (one problem)
+    or (B,) bool (a stack)."""
 
 
 # ----------------------------------------------------------------- free helpers
@@ -290,6 +291,7 @@ class StandardBackend:
         acc_dtype: Any = None,
         offset: Array | None = None,
         scale: float = 1.0,
+        previous: Array | None = None,
     ) -> Assignment:
         """Assign every row of ``X`` to its closest centre, chunk by chunk.
 
@@ -313,6 +315,10 @@ class StandardBackend:
             in; ``offset`` in that frame's units), transformed one chunk at a
             time. Scaling first keeps data near the ends of the float range
             finite: ``x - offset`` in the data's own units can overflow.
+        previous : integer array of shape (n,), optional
+            The labels of the previous step: ``changed`` then says whether any
+            label differs from them (a 0-d bool array), found in the same
+            pass where a backend can.
 
         Returns
         -------
@@ -320,9 +326,12 @@ class StandardBackend:
         """
         if acc_dtype is None:
             acc_dtype = self.accumulation_dtype(X.dtype, device_of(X))
-        return self._assign(
+        step = self._assign(
             X, centers, sample_weight, accumulate, acc_dtype, offset, scale
         )
+        if previous is not None:
+            step.changed = self.xp.any(step.labels != previous)
+        return step
 
     def _assign(self, X, centers, sample_weight, accumulate, acc_dtype, offset, scale):
         """Pure-standard assignment: one chunk at a time, one-hot products for sums."""
