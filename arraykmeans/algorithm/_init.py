@@ -49,10 +49,9 @@ def kmeans_plusplus_init(
     indices : array of shape (n_clusters,), default integer dtype
     """
     xp = be.xp
-    n, d = X.shape
+    n = X.shape[0]
     device = device_of(X)
-    dtype = X.dtype
-    acc = be.accumulation_dtype(dtype, device)
+    acc = be.accumulation_dtype(X.dtype, device)
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
 
@@ -63,42 +62,8 @@ def kmeans_plusplus_init(
     first_u = be.from_host(np.asarray([first_u]), dtype=acc, device=device)
     trial_u = be.from_host(trial_u, dtype=acc, device=device)
 
-    # First centre: numpy's choice with p = w / sum(w), cdf in float64.
-    p = sample_weight / xp.sum(sample_weight)
-    cdf = xp.cumulative_sum(xp.astype(p, acc, copy=False))
-    cdf = cdf / cdf[-1]
-    first = xp.searchsorted(cdf, first_u, side="right")
-    # minimum, not clip: the same indices, a twentieth of the time on NumPy.
-    first = xp.minimum(first, n - 1)
-
-    # Squared distances are formed in the accumulation dtype (scikit-learn upcasts
-    # float32 to float64 here too), then stored in the data dtype.
-    if x_squared_norms is None:
-        x_norms = _row_norms_acc(be, X, acc)
-    else:
-        x_norms = xp.astype(x_squared_norms, acc)
-    # On the CPU, chunks of about a megabyte keep the widened rows in cache.
-    rows = be.chunk_rows(
-        n,
-        (n_local_trials + 1) * itemsize(acc) + d * itemsize(acc),
-        cache_rows=max(MIN_CHUNK_ROWS, 2**20 // (d * itemsize(acc))),
-    )
-    chunks = list(iter_chunks(n, rows))
-
-    def distances_to(idx: Array) -> Array:
-        """(len(idx), n) squared distances, stored in the data dtype."""
-        Y = xp.astype(xp.take(X, idx, axis=0), acc, copy=False)
-        y_norms = be.row_sq_norms(Y)
-        # -2 is a power of two: (-2 Y) X^T is exactly -2 (Y X^T), one pass less.
-        Y = Y * -2
-        out = []
-        for sl in chunks:
-            Xa = xp.astype(X[sl, ...], acc, copy=False)
-            dist = Y @ xp.permute_dims(Xa, (1, 0))
-            dist = dist + y_norms[:, None]
-            dist = dist + x_norms[None, sl]
-            out.append(xp.astype(xp.maximum(dist, 0.0), dtype, copy=False))
-        return out[0] if len(out) == 1 else xp.concat(out, axis=1)
+    first = _first_index(be, sample_weight, first_u, acc)
+    distances_to = _distances_from(be, X, x_squared_norms, n_local_trials, acc)
 
     # The potentials are products with the weights over whole rows of
     # distances, shaped as scikit-learn shapes them ((1, n) @ (n,), then
@@ -124,6 +89,63 @@ def kmeans_plusplus_init(
     indices = xp.concat(indices)
     centers = xp.take(X, indices, axis=0)
     return centers, indices
+
+
+def _first_index(
+    be: StandardBackend, sample_weight: Array, u: Array, acc: Any
+) -> Array:
+    """The first centre's index, (1,): NumPy's ``choice(n, p=w / w.sum())``
+    for the uniform ``u``, its cumulative probabilities in ``acc``."""
+    xp = be.xp
+    n = sample_weight.shape[0]
+    p = sample_weight / xp.sum(sample_weight)
+    cdf = xp.cumulative_sum(xp.astype(p, acc, copy=False))
+    cdf = cdf / cdf[-1]
+    first = xp.searchsorted(cdf, u, side="right")
+    # minimum, not clip: the same indices, a twentieth of the time on NumPy.
+    return xp.minimum(first, n - 1)
+
+
+def _distances_from(
+    be: StandardBackend,
+    X: Array,
+    x_squared_norms: Array | None,
+    n_local_trials: int,
+    acc: Any,
+) -> Any:
+    """``distances_to(idx)``: squared distances (len(idx), n) from the rows
+    ``idx`` of X to every row, formed in ``acc`` (scikit-learn upcasts
+    float32 here too) and stored in X's dtype, one chunk of rows at a time."""
+    xp = be.xp
+    n, d = X.shape
+    dtype = X.dtype
+    if x_squared_norms is None:
+        x_norms = _row_norms_acc(be, X, acc)
+    else:
+        x_norms = xp.astype(x_squared_norms, acc)
+    # On the CPU, chunks of about a megabyte keep the widened rows in cache.
+    rows = be.chunk_rows(
+        n,
+        (n_local_trials + 1) * itemsize(acc) + d * itemsize(acc),
+        cache_rows=max(MIN_CHUNK_ROWS, 2**20 // (d * itemsize(acc))),
+    )
+    chunks = list(iter_chunks(n, rows))
+
+    def distances_to(idx: Array) -> Array:
+        Y = xp.astype(xp.take(X, idx, axis=0), acc, copy=False)
+        y_norms = be.row_sq_norms(Y)
+        # -2 is a power of two: (-2 Y) X^T is exactly -2 (Y X^T), one pass less.
+        Y = Y * -2
+        out = []
+        for sl in chunks:
+            Xa = xp.astype(X[sl, ...], acc, copy=False)
+            dist = Y @ xp.permute_dims(Xa, (1, 0))
+            dist = dist + y_norms[:, None]
+            dist = dist + x_norms[None, sl]
+            out.append(xp.astype(xp.maximum(dist, 0.0), dtype, copy=False))
+        return out[0] if len(out) == 1 else xp.concat(out, axis=1)
+
+    return distances_to
 
 
 def _row_norms_acc(be: StandardBackend, X: Array, acc: Any) -> Array:
@@ -255,10 +277,9 @@ def kmeans_plusplus_batched(
     centers : array of shape (B, n_clusters, d)
     """
     xp = be.xp
-    B, n, d = X.shape
+    B, n, _ = X.shape
     device = device_of(X)
-    dtype = X.dtype
-    acc = be.accumulation_dtype(dtype, device)
+    acc = be.accumulation_dtype(X.dtype, device)
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     m = n_local_trials
@@ -281,33 +302,7 @@ def kmeans_plusplus_batched(
     cdf = cdf / cdf[:, -1:]
     first = xp.minimum(be.count_sorted(cdf, first_u, side="right"), last)
 
-    x_norms = xp.concat(
-        [
-            xp.sum(xp.astype(X[pr, ...], acc, copy=False) ** 2, axis=2)
-            for pr, _ in be.iter_problem_chunks(B, n, 2 * d * 8)
-        ],
-        axis=0,
-    )
-
-    # Widen X once when the copy fits the working-memory budget, not per centre.
-    X_acc = X
-    if dtype != acc and B * n * d * itemsize(acc) <= working_memory_bytes():
-        X_acc = xp.astype(X, acc)
-
-    def distances_to(idx: Array) -> Array:
-        Y = xp.astype(be.gather_rows(X, idx), acc, copy=False)
-        y_norms = xp.sum(Y * Y, axis=2)
-        # -2 is a power of two: (-2 Y) X^T is exactly -2 (Y X^T), one pass less.
-        Y = Y * -2
-        parts = []
-        for pr, _ in be.iter_problem_chunks(B, n, (idx.shape[1] + d) * 8):
-            Xa = xp.astype(X_acc[pr, ...], acc, copy=False)
-            dist = Y[pr, ...] @ xp.permute_dims(Xa, (0, 2, 1))
-            dist = dist + y_norms[pr, :, None]
-            dist = dist + x_norms[pr, None, :]
-            parts.append(xp.astype(xp.maximum(dist, 0.0), dtype, copy=False))
-        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
-
+    distances_to = _stack_distances_from(be, X, acc)
     closest = distances_to(first)[:, 0, :]
     current_pot = xp.sum(closest * sample_weight, axis=1)
     indices = [first]
@@ -327,6 +322,42 @@ def kmeans_plusplus_batched(
         indices.append(xp.take_along_axis(candidates, best, axis=1))
     indices = xp.concat(indices, axis=1)
     return be.gather_rows(X, indices)
+
+
+def _stack_distances_from(be: StandardBackend, X: Array, acc: Any) -> Any:
+    """``distances_to(idx)``: for every problem b, squared distances (B, m, n)
+    from its rows ``idx[b]`` to all its rows, formed in ``acc`` and stored in
+    X's dtype, one chunk of problems at a time."""
+    xp = be.xp
+    B, n, d = X.shape
+    dtype = X.dtype
+    x_norms = xp.concat(
+        [
+            xp.sum(xp.astype(X[pr, ...], acc, copy=False) ** 2, axis=2)
+            for pr, _ in be.iter_problem_chunks(B, n, 2 * d * 8)
+        ],
+        axis=0,
+    )
+    # Widen X once when the copy fits the working-memory budget, not per centre.
+    X_acc = X
+    if dtype != acc and B * n * d * itemsize(acc) <= working_memory_bytes():
+        X_acc = xp.astype(X, acc)
+
+    def distances_to(idx: Array) -> Array:
+        Y = xp.astype(be.gather_rows(X, idx), acc, copy=False)
+        y_norms = xp.sum(Y * Y, axis=2)
+        # -2 is a power of two: (-2 Y) X^T is exactly -2 (Y X^T), one pass less.
+        Y = Y * -2
+        parts = []
+        for pr, _ in be.iter_problem_chunks(B, n, (idx.shape[1] + d) * 8):
+            Xa = xp.astype(X_acc[pr, ...], acc, copy=False)
+            dist = Y[pr, ...] @ xp.permute_dims(Xa, (0, 2, 1))
+            dist = dist + y_norms[pr, :, None]
+            dist = dist + x_norms[pr, None, :]
+            parts.append(xp.astype(xp.maximum(dist, 0.0), dtype, copy=False))
+        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+    return distances_to
 
 
 def random_init_batched(

@@ -74,6 +74,7 @@ def lloyd(
     xp = be.xp
     device = device_of(X)
     acc = be.accumulation_dtype(X.dtype, device)
+    say = _Reporter(verbose, unit)
     centers = centers_init
     labels_prev = None
     # Whether the previous iteration's centres came from a relocation or
@@ -88,55 +89,91 @@ def lloyd(
             X, centers, sample_weight=sample_weight, accumulate=True, acc_dtype=acc,
             previous=labels_prev,
         )  # fmt: skip
-        labels, sums, weights = step.labels, step.sums, step.weights
-        if labels_prev is None:
-            unchanged = xp.asarray(False, device=device)
-        else:
-            unchanged = xp.logical_not(step.changed)
-        n_empty = xp.count_nonzero(weights == 0)
-        flags = be.host_scalars([unchanged, n_empty, shift_prev], acc)
-        strict, n_empty, shift_tot = bool(flags[0]), int(flags[1]), float(flags[2])
-
+        strict, n_empty, shift_tot = _read_flags(be, step, shift_prev, acc)
         if final:
             break
         if i > 0 and shift_tot <= tol:
-            if verbose:
-                print(
-                    f"Converged at iteration {i - 1}: center shift "
-                    f"{shift_tot * unit * unit} within tolerance "
-                    f"{tol * unit * unit}."
-                )
+            say.tolerance(i - 1, shift_tot, tol)
             break
         if i == max_iter:
             break
         if verbose:
-            it_inertia = be.weighted_inertia(X, sample_weight, centers, labels)
-            print(f"Iteration {i}, inertia {it_inertia * unit * unit}.")
-
-        if n_empty:
-            sums, weights = relocate_empty_clusters(
-                be, X, sample_weight, centers, sums, weights, labels, n_empty
-            )
-        new_centers = average_centers(be, sums, weights, X.dtype, empty=n_empty > 0)
+            say.inertia(i, be.weighted_inertia(X, sample_weight, centers, step.labels))
+        new_centers = _moved_centers(be, X, sample_weight, centers, step, n_empty)
+        # scikit-learn's rounding: the squares of the rows' norms, summed.
         shift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=1))
         shift_prev = xp.sum(shift**2)
         centers = new_centers
         i += 1
         if strict:
-            if verbose:
-                print(f"Converged at iteration {i - 1}: strict convergence.")
+            say.strict(i - 1)
             if not n_empty and not empty_prev:
                 break
             final = True
-        labels_prev = labels
+        labels_prev = step.labels
         empty_prev = n_empty > 0
 
     return LloydResult(
-        labels=labels,
-        inertia=be.weighted_inertia(X, sample_weight, centers, labels),
+        labels=step.labels,
+        inertia=be.weighted_inertia(X, sample_weight, centers, step.labels),
         centers=centers,
         n_iter=i,
     )
+
+
+def _read_flags(
+    be: StandardBackend, step: Any, shift_prev: Array, acc: Any
+) -> tuple[bool, int, float]:
+    """The iteration's one host read: labels unchanged, empty clusters, and the
+    previous iteration's squared centre shift."""
+    xp = be.xp
+    if step.changed is None:
+        unchanged = xp.asarray(False, device=device_of(step.weights))
+    else:
+        unchanged = xp.logical_not(step.changed)
+    n_empty = xp.count_nonzero(step.weights == 0)
+    flags = be.host_scalars([unchanged, n_empty, shift_prev], acc)
+    return bool(flags[0]), int(flags[1]), float(flags[2])
+
+
+def _moved_centers(
+    be: StandardBackend,
+    X: Array,
+    sample_weight: Array,
+    centers: Array,
+    step: Any,
+    n_empty: int,
+) -> Array:
+    """The M-step: weighted means, empty clusters relocated first."""
+    sums, weights = step.sums, step.weights
+    if n_empty:
+        sums, weights = relocate_empty_clusters(
+            be, X, sample_weight, centers, sums, weights, step.labels, n_empty
+        )
+    return average_centers(be, sums, weights, X.dtype, empty=n_empty > 0)
+
+
+@dataclass
+class _Reporter:
+    """The verbose output, distances in the caller's units (``unit``)."""
+
+    verbose: bool
+    unit: float
+
+    def tolerance(self, i: int, shift: float, tol: float) -> None:
+        if self.verbose:
+            u2 = self.unit * self.unit
+            print(
+                f"Converged at iteration {i}: center shift {shift * u2} within "
+                f"tolerance {tol * u2}."
+            )
+
+    def inertia(self, i: int, inertia: float) -> None:
+        print(f"Iteration {i}, inertia {inertia * self.unit * self.unit}.")
+
+    def strict(self, i: int) -> None:
+        if self.verbose:
+            print(f"Converged at iteration {i}: strict convergence.")
 
 
 def average_centers(
