@@ -116,6 +116,27 @@ def check_array(
             ) from exc
         xp = array_namespace(X)
     _check_ndim(X, name, estimator_name, batched)
+    _check_kind_and_size(xp, X, name, estimator_name, min_samples)
+    dtype = X.dtype
+    if dtype in (xp.float32, xp.float64):
+        if finite:
+            check_finite(xp, X, name)
+        return X, xp, dtype
+    if xp.isdtype(dtype, "real floating"):
+        # Half precision: distances and sums are formed in float32.
+        X = xp.astype(X, xp.float32)
+        if finite:
+            check_finite(xp, X, name)
+        return X, xp, dtype
+    target = xp.float64 if get_backend(xp).has_float64(device(X)) else xp.float32
+    return xp.astype(X, target), xp, target
+
+
+def _check_kind_and_size(
+    xp: ModuleType, X: Array, name: str, estimator_name: str, min_samples: int
+) -> None:
+    """Raise for complex or non-numeric dtypes and for empty problems, rows or
+    features."""
     dtype = X.dtype
     if xp.isdtype(dtype, "complex floating"):
         raise ValueError(f"Complex data not supported: {name} has dtype {dtype}.")
@@ -137,18 +158,6 @@ def check_array(
             f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a "
             f"minimum of 1 is required by {estimator_name}."
         )
-    if dtype in (xp.float32, xp.float64):
-        if finite:
-            check_finite(xp, X, name)
-        return X, xp, dtype
-    if xp.isdtype(dtype, "real floating"):
-        # Half precision: distances and sums are formed in float32.
-        X = xp.astype(X, xp.float32)
-        if finite:
-            check_finite(xp, X, name)
-        return X, xp, dtype
-    target = xp.float64 if get_backend(xp).has_float64(device(X)) else xp.float32
-    return xp.astype(X, target), xp, target
 
 
 def _check_ndim(X: Array, name: str, estimator_name: str, batched: bool) -> None:
