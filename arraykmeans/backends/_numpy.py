@@ -201,175 +201,185 @@ def _row_pieces(n: int, rows: int, partial_bytes: int) -> list[tuple[int, int]]:
 
 
 def _assign_numpy(X, centers, sample_weight, accumulate, acc_dtype, offset, scale):
-    n, d = X.shape
-    k = centers.shape[0]
-    dtype = X.dtype
-    rows = NUMPY_BLOCK_BYTES // (dtype.itemsize * max(k, 1))
-    rows = min(rows, NUMPY_CHUNK_BYTES // (dtype.itemsize * max(d, 1)))
-    rows = int(min(max(rows, NUMPY_MIN_ROWS), NUMPY_MAX_ROWS, n))
-    rows = _chunk_rows(n, dtype.itemsize * (k + 2 * d) + 16, rows)
-    neg2_ct = (centers * -2).T
-    c_norms = _row_sq_norms(centers)
-    kernels = _compiled_kernels(n * k * d, X, centers, sample_weight)
-    # With many centres per feature, a column of ones appended to the rows and
-    # the centre norms appended to the product's right-hand side let BLAS add
-    # the norms: one pass over the distance block less, for a copy of the rows.
-    augment = kernels is None and k >= 2 * d
-    if augment:
-        rhs = np.concatenate([neg2_ct, c_norms[None, :]], axis=0)
-    labels = np.empty(n, dtype=np.int32)
+    """NumPy assignment: BLAS distance blocks (or the compiled direct loop),
+    pieces of rows shared between threads, partial sums added at the end."""
+    plan = _RowAssignment(
+        X, centers, sample_weight, accumulate, acc_dtype, offset, scale
+    )
+    n, k = plan.n, plan.k
     # Threads pay only when there is enough work to share.
     thread_min_work = _settings()["thread_min_work"]
-    enough = n * k * d >= thread_min_work or (
-        n >= NUMPY_THREAD_MIN_ROWS and n * k * d >= thread_min_work // 4
+    work = n * k * plan.d
+    enough = work >= thread_min_work or (
+        n >= NUMPY_THREAD_MIN_ROWS and work >= thread_min_work // 4
     )
-    # The rows are cut into pieces whatever the thread count (see _row_pieces);
-    # within a piece sums are formed per group of rows, so that the sparse
-    # product's fixed cost is paid rarely.
-    pieces = _row_pieces(n, rows, (k * d + k) * np.dtype(acc_dtype).itemsize)
-    group_rows = max(rows, NUMPY_GROUP_ROWS)
+    # The rows are cut into pieces whatever the thread count (see _row_pieces).
+    pieces = _row_pieces(n, plan.rows, (k * plan.d + k) * np.dtype(acc_dtype).itemsize)
+    partials = _threads.pool_map(
+        plan.piece,
+        pieces,
+        hold_blas=plan.direct is None
+        and plan.rows * k * plan.d >= NUMPY_BLAS_THREADS_MIN_WORK,
+        parallel=n > plan.rows and enough,
+    )
+    if not accumulate:
+        return Assignment(labels=plan.labels, sums=None, weights=None)
+    sums, weights = partials[0]
+    for part_sums, part_weights in partials[1:]:
+        sums += part_sums
+        if part_weights is not None:
+            weights += part_weights
+    if weights is None:
+        weights = np.bincount(plan.labels, weights=sample_weight, minlength=k)
+        weights = weights.astype(acc_dtype, copy=False)
+    return Assignment(labels=plan.labels, sums=sums, weights=weights)
 
-    def framed(rows_: slice) -> np.ndarray:
-        Xc = X[rows_]
-        if scale != 1.0:
-            Xc = Xc * scale
-        if offset is not None:
-            Xc = Xc - offset
+
+class _RowAssignment:
+    """One NumPy assignment call: its constants, its output labels, and the
+    work on one piece of rows (:meth:`piece`), which threads share."""
+
+    def __init__(self, X, centers, sample_weight, accumulate, acc_dtype, offset, scale):
+        self.X, self.offset, self.scale = X, offset, scale
+        self.accumulate, self.acc_dtype = accumulate, acc_dtype
+        self.n, self.d = n, d = X.shape
+        self.k = k = centers.shape[0]
+        self.dtype = dtype = X.dtype
+        rows = NUMPY_BLOCK_BYTES // (dtype.itemsize * max(k, 1))
+        rows = min(rows, NUMPY_CHUNK_BYTES // (dtype.itemsize * max(d, 1)))
+        rows = int(min(max(rows, NUMPY_MIN_ROWS), NUMPY_MAX_ROWS, n))
+        self.rows = _chunk_rows(n, dtype.itemsize * (k + 2 * d) + 16, rows)
+        self.neg2_ct = (centers * -2).T
+        self.c_norms = _row_sq_norms(centers)
+        self.kernels = _compiled_kernels(n * k * d, X, centers, sample_weight)
+        self.labels = np.empty(n, dtype=np.int32)
+        self.no_weights = np.zeros(0, dtype=dtype)
+        self.weights = self.no_weights if sample_weight is None else sample_weight
+        # Within a piece, sums are formed per group of rows, so that the
+        # sparse product's fixed cost is paid rarely.
+        self.group_rows = max(self.rows, NUMPY_GROUP_ROWS)
+        # With many centres per feature, a column of ones appended to the rows
+        # and the centre norms appended to the product's right-hand side let
+        # BLAS add the norms: one pass over the distance block less, for a
+        # copy of the rows.
+        self.augment = self.kernels is None and k >= 2 * d
+        if self.augment:
+            self.rhs = np.concatenate([self.neg2_ct, self.c_norms[None, :]], axis=0)
+        self.row_major = d >= NUMPY_ROW_MAJOR_RATIO * k or (
+            k <= NUMPY_ROW_MAJOR_SMALL_K and 2 * d >= k and d >= 12
+        )
+        self.direct = None
+        if self.kernels is not None:
+            self.neg2_c = np.ascontiguousarray(self.neg2_ct.T)  # shared by the workers
+            if d <= NUMPY_DIRECT_MAX_D or (d <= NUMPY_DIRECT_WIDE_D and k >= 2 * d):
+                self.direct = self.kernels.assign_direct(d)
+
+    def framed(self, rows: slice) -> np.ndarray:
+        Xc = self.X[rows]
+        if self.scale != 1.0:
+            Xc = Xc * self.scale
+        if self.offset is not None:
+            Xc = Xc - self.offset
         return Xc
 
-    def work(piece: tuple[int, int]):
-        lo, hi = piece
-        block = np.empty((rows, k), dtype=dtype)
-        if augment:
-            padded = np.empty((rows, d + 1), dtype=dtype)
+    def piece(self, piece: tuple[int, int]):
+        """(sums, weights) of the rows ``lo:hi`` (None where not accumulating;
+        weights None on the uncompiled path, counted at the end), labels
+        written into ``self.labels``."""
+        if self.kernels is None:
+            return self._piece_numpy(*piece), None
+        if self.direct is not None:
+            return self._piece_direct(*piece)
+        return self._piece_compiled(*piece)
+
+    def _piece_numpy(self, lo: int, hi: int):
+        X, rows, k, d = self.X, self.rows, self.k, self.d
+        block = np.empty((rows, k), dtype=self.dtype)
+        if self.augment:
+            padded = np.empty((rows, d + 1), dtype=self.dtype)
             padded[:, d] = 1
-        sums = np.zeros((k, d), dtype=acc_dtype) if accumulate else None
-        for g0 in range(lo, hi, group_rows):
-            g1 = min(g0 + group_rows, hi)
+        sums = np.zeros((k, d), dtype=self.acc_dtype) if self.accumulate else None
+        for g0 in range(lo, hi, self.group_rows):
+            g1 = min(g0 + self.group_rows, hi)
             for c0 in range(g0, g1, rows):
                 sl = slice(c0, min(c0 + rows, g1))
-                m = sl.stop - sl.start
-                dist = block[:m]
-                if augment:
-                    lhs = padded[:m]
+                dist = block[: sl.stop - sl.start]
+                if self.augment:
+                    lhs = padded[: sl.stop - sl.start]
                     lhs[:, :d] = X[sl]
-                    if scale != 1.0:
-                        lhs[:, :d] *= scale
-                    if offset is not None:
-                        lhs[:, :d] -= offset
-                    np.matmul(lhs, rhs, out=dist)
+                    if self.scale != 1.0:
+                        lhs[:, :d] *= self.scale
+                    if self.offset is not None:
+                        lhs[:, :d] -= self.offset
+                    np.matmul(lhs, self.rhs, out=dist)
                 else:
-                    np.matmul(framed(sl), neg2_ct, out=dist)
-                    dist += c_norms
-                labels[sl] = dist.argmin(axis=1)
-            if accumulate:
+                    np.matmul(self.framed(sl), self.neg2_ct, out=dist)
+                    dist += self.c_norms
+                self.labels[sl] = dist.argmin(axis=1)
+            if self.accumulate:
                 group = slice(g0, g1)
-                Xg, lab, w = framed(group), labels[group], sample_weight[group]
-                sums += _weighted_rows_sum(Xg, lab, w, k, acc_dtype)
+                Xg, lab, w = self.framed(group), self.labels[group], self.weights[group]
+                sums += _weighted_rows_sum(Xg, lab, w, k, self.acc_dtype)
         return sums
 
-    def work_compiled(piece: tuple[int, int]):
+    def _piece_direct(self, lo: int, hi: int):
+        # No BLAS: the compiled loop forms the distances itself, one call for
+        # the piece's rows (chunk by chunk only where the rows must first be
+        # shifted or scaled).
+        k, acc = self.k if self.accumulate else 0, self.acc_dtype
+        sums = np.zeros((k, self.d), dtype=acc)
+        totals = np.zeros(k, dtype=acc)
+        plain = self.offset is None and self.scale == 1.0
+        step = max(1, hi - lo if plain else self.rows)
+        for c0 in range(lo, hi, step):
+            sl = slice(c0, min(c0 + step, hi))
+            self.direct(
+                self.framed(sl), self.neg2_c, self.c_norms,
+                self.weights[sl] if self.accumulate else self.no_weights,
+                self.labels[sl], sums, totals, self.accumulate, NUMPY_GROUP_ROWS,
+            )  # fmt: skip
+        return (sums, totals) if self.accumulate else (None, None)
+
+    def _piece_compiled(self, lo: int, hi: int):
         # BLAS forms each distance block centre-major, (k, rows); one compiled
         # pass takes every row's argmin (vectorised across rows, norms added on
         # the way) and another adds the rows, still in cache, to their sums.
         # Where BLAS is faster writing the block row-major (see
-        # NUMPY_ROW_MAJOR_*), the argmin runs along each row instead; with
-        # few features (NUMPY_DIRECT_*) the loop forms distances itself.
-        if direct is not None:
-            # No BLAS: one call takes the piece's rows (chunk by chunk only
-            # where the rows must first be shifted or scaled).
-            sums = np.zeros((k if accumulate else 0, d), dtype=acc_dtype)
-            totals = np.zeros(k if accumulate else 0, dtype=acc_dtype)
-            lo, hi = piece
-            step = max(1, hi - lo if offset is None and scale == 1.0 else rows)
-            for c0 in range(lo, hi, step):
-                sl = slice(c0, min(c0 + step, hi))
-                direct(
-                    framed(sl),
-                    neg2_c,
-                    c_norms,
-                    weights_all[sl] if accumulate else no_weights,
-                    labels[sl],
-                    sums,
-                    totals,
-                    accumulate,
-                    NUMPY_GROUP_ROWS,
-                )
-            return (sums, totals) if accumulate else (None, None)
-        block = np.empty((rows, k) if row_major else (k, rows), dtype=dtype)
-        sums = np.zeros((k, d), dtype=acc_dtype) if accumulate else None
+        # NUMPY_ROW_MAJOR_*), the argmin runs along each row instead.
+        rows, k, d, dtype = self.rows, self.k, self.d, self.dtype
+        acc = self.accumulate
+        block = np.empty((rows, k) if self.row_major else (k, rows), dtype=dtype)
+        sums = np.zeros((k, d), dtype=self.acc_dtype) if acc else None
         # Rows are added in the data dtype (vectorised) and the partial sums
         # moved into the accumulation dtype every NUMPY_GROUP_ROWS rows.
-        local = np.zeros((k if accumulate else 0, d), dtype=dtype)
-        totals = np.zeros(k if accumulate else 0, dtype=acc_dtype)
+        local = np.zeros((k if acc else 0, d), dtype=dtype)
+        totals = np.zeros(k if acc else 0, dtype=self.acc_dtype)
         pending = 0
-        lo, hi = piece
         for c0 in range(lo, hi, rows):
             sl = slice(c0, min(c0 + rows, hi))
-            Xc = framed(sl)
+            Xc = self.framed(sl)
             m = Xc.shape[0]
-            if row_major:
+            if self.row_major:
                 dist = block[:m]
-                np.matmul(Xc, neg2_ct, out=dist)
+                np.matmul(Xc, self.neg2_ct, out=dist)
             else:
                 dist = block if m == rows else np.empty((k, m), dtype=dtype)
-                np.matmul(neg2_c, Xc.T, out=dist)
-            kernels.assign_block(
-                dist,
-                c_norms,
-                Xc,
-                weights_all[sl] if accumulate else no_weights,
-                labels[sl],
-                local,
-                totals,
-                layout,
-                accumulate,
-            )
-            if accumulate:
+                np.matmul(self.neg2_c, Xc.T, out=dist)
+            self.kernels.assign_block(
+                dist, self.c_norms, Xc,
+                self.weights[sl] if acc else self.no_weights,
+                self.labels[sl], local, totals, 1 if self.row_major else 0, acc,
+            )  # fmt: skip
+            if acc:
                 pending += m
                 if pending >= NUMPY_GROUP_ROWS:
                     sums += local
                     local[...] = 0
                     pending = 0
-        if accumulate:
+        if acc:
             sums += local
             return sums, totals
         return None, None
-
-    row_major = d >= NUMPY_ROW_MAJOR_RATIO * k or (
-        k <= NUMPY_ROW_MAJOR_SMALL_K and 2 * d >= k and d >= 12
-    )
-    direct = None
-    if kernels is not None and (
-        d <= NUMPY_DIRECT_MAX_D or (d <= NUMPY_DIRECT_WIDE_D and k >= 2 * d)
-    ):
-        direct = kernels.assign_direct(d)
-    layout = 1 if row_major else 0
-    no_weights = np.zeros(0, dtype=dtype)
-    weights_all = no_weights if sample_weight is None else sample_weight
-    if kernels is not None:
-        neg2_c = np.ascontiguousarray(neg2_ct.T)  # shared by the workers
-    task = work if kernels is None else work_compiled
-    partials = _threads.pool_map(
-        task,
-        pieces,
-        hold_blas=direct is None and rows * k * d >= NUMPY_BLAS_THREADS_MIN_WORK,
-        parallel=n > rows and enough,
-    )
-    sums = weights = None
-    if accumulate and kernels is not None:
-        sums, weights = partials[0]
-        for part_sums, part_totals in partials[1:]:
-            sums += part_sums
-            weights += part_totals
-    elif accumulate:
-        sums = partials[0]
-        for part in partials[1:]:
-            sums += part
-        weights = np.bincount(labels, weights=sample_weight, minlength=k).astype(
-            acc_dtype, copy=False
-        )
-    return Assignment(labels=labels, sums=sums, weights=weights)
 
 
 # The dtypes the compiled loops are typed for: numba has no float16 or
