@@ -20,6 +20,7 @@ compare them. Switches and thresholds come from the config
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -446,77 +447,110 @@ def _assign_batched_numpy(
     if group * per_problem > working_memory_bytes():
         group = 1
     groups = [todo[i : i + group] for i in range(0, todo.size, group)]
-    row_major = d >= NUMPY_ROW_MAJOR_RATIO * k and k >= NUMPY_ROW_MAJOR_MIN_K
-    no_weights = np.zeros((0, n), dtype=X.dtype)
-    no_changes = np.zeros(0, dtype=bool)
+    call = _BatchedCall(
+        X=X, centers=centers, sample_weight=sample_weight, accumulate=accumulate,
+        acc_dtype=acc_dtype, offset=offset, scale=scale, previous=previous,
+        settled=settled, kernels=kernels, labels=labels, changed=changed,
+        sums=sums, weights=weights,
+    )  # fmt: skip
+    _threads.pool_map(
+        call.group, groups, hold_blas=n * k * d >= NUMPY_BLAS_THREADS_MIN_WORK
+    )
+    return Assignment(labels=labels, sums=sums, weights=weights, changed=changed)
 
-    def work(idx: np.ndarray) -> None:
+
+@dataclass
+class _BatchedCall:
+    """One batched NumPy assignment: inputs, outputs (written in place by
+    groups of problems, which threads share) and the work on one group."""
+
+    X: np.ndarray
+    centers: np.ndarray
+    sample_weight: np.ndarray | None
+    accumulate: bool
+    acc_dtype: Any
+    offset: np.ndarray | None
+    scale: float
+    previous: np.ndarray | None
+    settled: np.ndarray | None
+    kernels: Any
+    labels: np.ndarray
+    changed: np.ndarray | None
+    sums: np.ndarray | None
+    weights: np.ndarray | None
+
+    def group(self, idx: np.ndarray) -> None:
+        """Assign the problems ``idx`` (sorted)."""
         # A run of consecutive problems is sliced (a view), not gathered.
         contiguous = idx[-1] - idx[0] + 1 == idx.size
         sel = slice(int(idx[0]), int(idx[-1]) + 1) if contiguous else idx
-        Xg = X[sel]
-        if scale != 1.0:
-            Xg = Xg * scale
-        if offset is not None:
-            Xg = Xg - offset[sel]
-        m = idx.size
+        Xg = self.X[sel]
+        if self.scale != 1.0:
+            Xg = Xg * self.scale
+        if self.offset is not None:
+            Xg = Xg - self.offset[sel]
         # Centre terms of this group only (late iterations run few problems).
-        Cg = centers[sel]
-        neg2_c = Cg * -2  # (m, k, d)
+        Cg = self.centers[sel]
         c_norms = _row_sq_norms(Cg)
         # Every product is X @ (-2 C)ᵀ with both operands contiguous (see
         # stacked_transpose).
-        neg2_ct = _contiguous_transpose(neg2_c)
-        if kernels is not None:
-            if row_major:
-                dist = np.matmul(Xg, neg2_ct)
-            else:
-                # Centre-major blocks (m, k, n) for the vectorised argmin,
-                # written through their transpose.
-                dist = np.empty((m, k, n), dtype=Xg.dtype)
-                np.matmul(Xg, neg2_ct, out=dist.transpose(0, 2, 1))
-            part = np.empty((m, k, d) if accumulate else (0, k, d), dtype=acc_dtype)
-            totals = np.empty((m, k) if accumulate else (0, k), dtype=acc_dtype)
-            kernels.assign_group(
-                dist,
-                c_norms,
-                np.ascontiguousarray(Xg),
-                np.ascontiguousarray(
-                    no_weights if sample_weight is None else sample_weight[sel]
-                ),
-                idx,
-                labels,
-                no_changes if changed is None else changed,
-                part,
-                totals,
-                row_major,
-                previous is not None,
-                accumulate,
-                no_changes if settled is None else settled,
-            )
-            if accumulate:
-                sums[sel] = part
-                weights[sel] = totals
-            return
+        neg2_ct = _contiguous_transpose(Cg * -2)
+        if self.kernels is not None:
+            self._compiled(idx, sel, Xg, neg2_ct, c_norms)
+        else:
+            self._plain(idx, sel, Xg, neg2_ct, c_norms)
+
+    def _compiled(self, idx, sel, Xg, neg2_ct, c_norms) -> None:
+        m, n, d = Xg.shape
+        k = c_norms.shape[1]
+        acc = self.accumulate
+        row_major = d >= NUMPY_ROW_MAJOR_RATIO * k and k >= NUMPY_ROW_MAJOR_MIN_K
+        if row_major:
+            dist = np.matmul(Xg, neg2_ct)
+        else:
+            # Centre-major blocks (m, k, n) for the vectorised argmin, written
+            # through their transpose.
+            dist = np.empty((m, k, n), dtype=Xg.dtype)
+            np.matmul(Xg, neg2_ct, out=dist.transpose(0, 2, 1))
+        part = np.empty((m, k, d) if acc else (0, k, d), dtype=self.acc_dtype)
+        totals = np.empty((m, k) if acc else (0, k), dtype=self.acc_dtype)
+        no_changes = np.zeros(0, dtype=bool)
+        weights = self.sample_weight
+        self.kernels.assign_group(
+            dist, c_norms, np.ascontiguousarray(Xg),
+            np.ascontiguousarray(
+                np.zeros((0, n), Xg.dtype) if weights is None else weights[sel]
+            ),
+            idx, self.labels,
+            no_changes if self.changed is None else self.changed,
+            part, totals, row_major, self.previous is not None, acc,
+            no_changes if self.settled is None else self.settled,
+        )  # fmt: skip
+        if acc:
+            self.sums[sel] = part
+            self.weights[sel] = totals
+
+    def _plain(self, idx, sel, Xg, neg2_ct, c_norms) -> None:
+        m, n, d = Xg.shape
+        k = c_norms.shape[1]
         dist = np.matmul(Xg, neg2_ct)
         dist += c_norms[:, None, :]
         lab = dist.argmin(axis=2).astype(np.int32)
-        if previous is None:
-            labels[sel] = lab
+        if self.previous is None:
+            self.labels[sel] = lab
         else:
-            lab_w = np.where(sample_weight[sel] > 0, lab, -1)
-            changed[sel] = (lab_w != labels[sel]).any(axis=1)
-            labels[sel] = lab_w
-        if accumulate:
+            lab_w = np.where(self.sample_weight[sel] > 0, lab, -1)
+            self.changed[sel] = (lab_w != self.labels[sel]).any(axis=1)
+            self.labels[sel] = lab_w
+        if self.accumulate:
             ids = (lab + (np.arange(m, dtype=np.int32) * k)[:, None]).reshape(-1)
-            w = sample_weight[sel].reshape(-1)
+            w = self.sample_weight[sel].reshape(-1)
             rows = np.ascontiguousarray(Xg).reshape(m * n, d)
-            part = _weighted_rows_sum(rows, ids, w, m * k, acc_dtype)
-            sums[sel] = np.asarray(part, dtype=acc_dtype).reshape(m, k, d)
-            weights[sel] = np.bincount(ids, weights=w, minlength=m * k).reshape(m, k)
-
-    _threads.pool_map(work, groups, hold_blas=n * k * d >= NUMPY_BLAS_THREADS_MIN_WORK)
-    return Assignment(labels=labels, sums=sums, weights=weights, changed=changed)
+            part = _weighted_rows_sum(rows, ids, w, m * k, self.acc_dtype)
+            self.sums[sel] = np.asarray(part, dtype=self.acc_dtype).reshape(m, k, d)
+            self.weights[sel] = np.bincount(ids, weights=w, minlength=m * k).reshape(
+                m, k
+            )
 
 
 def _centre_columns_numpy_exact(X: np.ndarray):
