@@ -85,3 +85,34 @@ class TestSettings:
             off = ak.KMeans(3, random_state=0).fit(X)
         np.testing.assert_array_equal(on.labels_, off.labels_)
         assert on.n_iter_ == off.n_iter_
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_native_assignment_equals_the_shared_numpy_one(seed, dtype):
+    """CPU tensors are assigned by the NumPy backend on their memory; the
+    torch-native path (CUDA, half precision) must give the same labels and
+    sums to rounding, here on CPU tensors."""
+    torch = pytest.importorskip("torch")
+    import array_api_compat.torch as txp
+
+    be = get_backend(txp)
+    rng = np.random.RandomState(seed)
+    n, d, k = rng.randint(50, 3000), rng.randint(1, 40), rng.randint(1, 30)
+    X = torch.from_numpy(rng.randn(n, d).astype(dtype))
+    C = torch.from_numpy(rng.randn(k, d).astype(dtype))
+    w = torch.from_numpy(rng.uniform(0.5, 2, n).astype(dtype))
+    offset = torch.from_numpy(rng.randn(d).astype(dtype))
+    for kw in ({}, {"offset": offset, "scale": 0.5}):
+        off, scale = kw.get("offset"), kw.get("scale", 1.0)
+        shared = be._assign(X, C, w, True, torch.float64, off, scale)
+        native = be._assign_torch(X, C, w, True, torch.float64, off, scale)
+        agree = (shared.labels == native.labels).double().mean().item()
+        # Different BLAS calls may break near ties differently in float32.
+        assert agree == 1.0 if dtype == "float64" else agree > 0.999
+        if agree == 1.0:
+            tol = 1e-9 if dtype == "float64" else 1e-3
+            np.testing.assert_allclose(shared.sums, native.sums, rtol=tol, atol=tol)
+            np.testing.assert_allclose(shared.weights, native.weights, rtol=1e-12)
+        assert shared.labels.dtype == native.labels.dtype == torch.int64
+        assert isinstance(shared.sums, torch.Tensor)
