@@ -205,13 +205,12 @@ def test_sums_are_deterministic(dtype):
     np.testing.assert_array_equal(a.cluster_centers_.get(), b.cluster_centers_.get())
 
 
-def test_segment_sums_many_pieces(monkeypatch):
+def test_segment_sums_many_pieces():
     """Cells spread over many pieces, empty cells, rows out of order."""
     import cupy
 
     from arraykmeans.backends import _cupy_kernels as cuk
 
-    monkeypatch.setattr(cuk, "PIECE_ROWS", 3)
     rng = np.random.default_rng(7)
     X = rng.normal(size=(500, 6))
     w = rng.uniform(0, 2, size=500)
@@ -219,8 +218,9 @@ def test_segment_sums_many_pieces(monkeypatch):
     sums = cupy.ones((10, 6))
     weights = cupy.ones(10)
     cuk.segment_sums(
-        cupy.asarray(X), cupy.asarray(w), cupy.asarray(cells), sums, weights
-    )
+        cupy.asarray(X), cupy.asarray(w), cupy.asarray(cells), sums, weights,
+        piece_rows=3,
+    )  # fmt: skip
     expected = np.ones((10, 6))
     np.add.at(expected, cells, X * w[:, None])
     expected_w = np.ones(10)

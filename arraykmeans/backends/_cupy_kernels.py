@@ -228,11 +228,19 @@ def argmin_rows(dist: Any, c_norms: Any, rows_per_group: int, out: Any) -> Any:
     return out
 
 
-def segment_sums(X: Any, w: Any, cells: Any, sums: Any, weights: Any) -> None:
+def segment_sums(
+    X: Any,
+    w: Any,
+    cells: Any,
+    sums: Any,
+    weights: Any,
+    *,
+    piece_rows: int = PIECE_ROWS,
+) -> None:
     """Add ``w_i X_i`` to ``sums[cells[i]]`` and ``w_i`` to ``weights[cells[i]]``.
 
     Deterministic: the rows are sorted by (cell, row) and each cell's rows are
-    added in that order, in pieces of :data:`PIECE_ROWS` rows whose sums are
+    added in that order, in pieces of ``piece_rows`` rows whose sums are
     then added in order; no atomic additions, so the same input gives the
     same bits on every run.
 
@@ -260,12 +268,12 @@ def segment_sums(X: Any, w: Any, cells: Any, sums: Any, weights: Any) -> None:
     order = cupy.argsort(keys).astype(cupy.int64, copy=False)
     counts = cupy.bincount(cells, minlength=n_cells).astype(cupy.int64, copy=False)
     starts = cupy.cumsum(counts) - counts
-    pieces = (counts + (PIECE_ROWS - 1)) // PIECE_ROWS
+    pieces = (counts + (piece_rows - 1)) // piece_rows
     piece_offsets = cupy.concatenate(
         [cupy.zeros(1, dtype=cupy.int64), cupy.cumsum(pieces)]
     )
     # An upper bound on the pieces, so that no count comes back to the host.
-    max_pieces = -(-n_rows // PIECE_ROWS) + n_cells
+    max_pieces = -(-n_rows // piece_rows) + n_cells
     partial = cupy.empty((max_pieces, d + 1), dtype=cupy.float64)
     threads = int(min(THREADS, 32 * -(-(d + 1) // 32)))
     _function("piece_sums", X.dtype)(
@@ -280,7 +288,7 @@ def segment_sums(X: Any, w: Any, cells: Any, sums: Any, weights: Any) -> None:
             piece_offsets,
             np.int32(n_cells),
             np.int32(d),
-            np.int32(PIECE_ROWS),
+            np.int32(piece_rows),
             partial,
         ),
     )
