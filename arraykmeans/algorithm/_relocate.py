@@ -31,26 +31,15 @@ def relocate_empty_clusters(
 
     As scikit-learn does: the i-th empty cluster (by index) takes the i-th
     farthest point, which leaves its old cluster. Nothing moves if every point
-    sits exactly on its centre.
+    sits exactly on its centre. The rule is :func:`relocate_empty_batched`'s,
+    on a stack of one problem.
     """
-    xp = be.xp
-    k = centers_old.shape[0]
-    device = device_of(X)
-    acc = sums.dtype
-    dist = be.sq_distances_to_assigned(X, centers_old, labels, dtype=X.dtype)
-    if float(xp.max(dist)) == 0:
-        return sums, weights
-    far = be.largest_indices(dist, n_empty)
-    # Empty clusters in increasing index order: a stable sort puts them first.
-    empty = xp.argsort(xp.astype(weights != 0, xp.int32), stable=True)[:n_empty]
-    w_far = xp.take(sample_weight, far)
-    moved = xp.astype(xp.take(X, far, axis=0) * w_far[:, None], acc)
-    ids = xp.arange(k, dtype=labels.dtype, device=device)
-    into = xp.astype(xp.astype(empty, labels.dtype)[:, None] == ids[None, :], acc)
-    out_of = xp.astype(xp.take(labels, far)[:, None] == ids[None, :], acc)
-    w_far = xp.astype(w_far, acc)
-    transfer = xp.permute_dims(into - out_of, (1, 0))
-    return sums + transfer @ moved, weights + transfer @ w_far
+    sums, weights = relocate_empty_batched(
+        be, X[None, ...], sample_weight[None, ...], centers_old[None, ...],
+        sums[None, ...], weights[None, ...], labels[None, ...],
+        (weights == 0)[None, ...], np.asarray([n_empty]),
+    )  # fmt: skip
+    return sums[0, ...], weights[0, ...]
 
 
 def relocate_empty_batched(
@@ -64,7 +53,11 @@ def relocate_empty_batched(
     empty: Array,
     n_empty: np.ndarray,
 ) -> tuple[Array, Array]:
-    """Per problem, :func:`arraykmeans._lloyd._relocate_empty_clusters`."""
+    """Per problem, the relocation of :func:`relocate_empty_clusters`.
+
+    ``empty`` (B, k) marks the empty clusters, ``n_empty`` (host, (B,)) counts
+    them; labels are -1 on padding rows, which never move.
+    """
     xp = be.xp
     k = centers_old.shape[1]
     device = device_of(X)
@@ -82,13 +75,13 @@ def relocate_empty_batched(
     # The r-th empty cluster (by index) of a problem takes its r-th farthest row.
     rank = xp.cumulative_sum(xp.astype(empty, xp.int64), axis=1) - 1
     rank = xp.clip(rank, min=0, max=width - 1)
-    far_for_cluster = xp.take_along_axis(far, rank, axis=1)  # (B, k)
+    far_for_cluster = be.take_along_rows(far, rank)  # (B, k)
     takes = empty & movable[:, None]
     x_far = be.gather_rows(X, far_for_cluster)  # (B, k, d)
-    w_far = xp.take_along_axis(sample_weight, far_for_cluster, axis=1)
+    w_far = be.take_along_rows(sample_weight, far_for_cluster)
     w_far = xp.astype(xp.where(takes, w_far, xp.zeros_like(w_far)), acc)
     moved = xp.astype(x_far, acc) * w_far[:, :, None]
-    old = xp.take_along_axis(safe_labels, far_for_cluster, axis=1)  # (B, k)
+    old = be.take_along_rows(safe_labels, far_for_cluster)  # (B, k)
     ids = xp.arange(k, device=device)
     # out_of[b, j, c] = 1 when cluster j's new row leaves cluster c.
     out_of = (

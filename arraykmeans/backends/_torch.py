@@ -78,8 +78,9 @@ class TorchBackend(StandardBackend):
         def back(a):
             return None if a is None else torch.from_numpy(np.ascontiguousarray(a))
 
+        # int32 labels, as NumPy's: a cast to int64 took a tenth of a step.
         return Assignment(
-            labels=back(step.labels).to(torch.int64),
+            labels=back(step.labels),
             sums=back(step.sums),
             weights=back(step.weights),
         )
@@ -114,6 +115,30 @@ class TorchBackend(StandardBackend):
                 weights = part_w if weights is None else weights + part_w
         labels = labels[0] if len(labels) == 1 else torch.cat(labels)
         return Assignment(labels=labels, sums=sums, weights=weights)
+
+    # Passes over X on the CPU: the NumPy backend's (compiled, one read) on the
+    # tensors' memory, as for the assignment. At (5000, 512) float32 the
+    # standard centring and extremes took half of a 10-iteration fit.
+
+    def extremes(self, X: Array) -> tuple[float, float]:
+        if not _numpy_shareable(X):
+            return super().extremes(X)
+        return _numpy_backend().extremes(X.detach().numpy())
+
+    def centre_columns(self, X: Array) -> tuple[Array, Array, Array]:
+        if not _numpy_shareable(X):
+            return super().centre_columns(X)
+        import torch
+
+        found = _numpy_backend().centre_columns(X.detach().numpy())
+        return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in found)
+
+    def weighted_inertia(self, X, sample_weight, centers, labels) -> float:
+        arrays = (X, sample_weight, centers)
+        if not all(_numpy_shareable(a) for a in arrays) or labels.device.type != "cpu":
+            return super().weighted_inertia(X, sample_weight, centers, labels)
+        host = [a.detach().numpy() for a in (*arrays, labels)]
+        return _numpy_backend().weighted_inertia(*host)
 
     def take_along_rows(self, values: Array, indices: Array) -> Array:
         return super().take_along_rows(values, self.xp.astype(indices, self.xp.int64))
