@@ -116,3 +116,26 @@ def test_torch_native_assignment_equals_the_shared_numpy_one(seed, dtype):
             np.testing.assert_allclose(shared.weights, native.weights, rtol=1e-12)
         assert shared.labels.dtype in (torch.int32, torch.int64)
         assert isinstance(shared.sums, torch.Tensor)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_jax_native_assignment_equals_the_shared_numpy_one(seed):
+    """CPU JAX arrays are assigned by the NumPy backend on their memory; the
+    JAX-native path (accelerators: the standard code with JAX's segment sums)
+    must agree with it, here on CPU arrays."""
+    jax = pytest.importorskip("jax")
+    jxp = array_namespace(jax.numpy.zeros(1))
+    be = get_backend(jxp)
+    rng = np.random.RandomState(seed)
+    n, d, k = rng.randint(50, 2000), rng.randint(1, 20), rng.randint(1, 20)
+    X = jax.numpy.asarray(rng.randn(n, d).astype("float32"))
+    C = jax.numpy.asarray(rng.randn(k, d).astype("float32"))
+    w = jax.numpy.asarray(rng.uniform(0.5, 2, n).astype("float32"))
+    shared = be._assign(X, C, w, True, jxp.float32, None, 1.0)
+    native = StandardBackend._assign(be, X, C, w, True, jxp.float32, None, 1.0)
+    agree = np.mean(np.asarray(shared.labels) == np.asarray(native.labels))
+    assert agree > 0.999
+    assert type(shared.sums) is type(native.sums)
+    if agree == 1.0:
+        np.testing.assert_allclose(shared.sums, native.sums, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(shared.weights, native.weights, rtol=1e-5)
