@@ -155,7 +155,7 @@ def test_settings_reach_the_blocks(monkeypatch):
 
     X = _data(n=3000)
     seen = []
-    host = dask_backend._host_backend()
+    host = dask_backend.numpy_backend()
 
     class Spy:
         def assign_chunked(self, *args, **kwargs):
@@ -165,7 +165,7 @@ def test_settings_reach_the_blocks(monkeypatch):
         def __getattr__(self, name):
             return getattr(host, name)
 
-    monkeypatch.setattr(dask_backend, "_host_backend", Spy)
+    monkeypatch.setattr(dask_backend, "numpy_backend", Spy)
     with ak.config_context(working_memory=7):
         ak.KMeans(3, n_init=1, max_iter=2, random_state=0).fit(_dask(X))
     assert len(seen) >= 4

@@ -45,6 +45,7 @@ __all__ = [
     "itemsize",
     "iter_chunks",
     "legacy_uniforms",
+    "numpy_backend",
     "working_memory_bytes",
 ]
 
@@ -77,6 +78,14 @@ def get_backend(xp: ModuleType) -> StandardBackend:
 
         return DaskBackend(xp)
     return StandardBackend(xp)
+
+
+def numpy_backend() -> StandardBackend:
+    """The NumPy backend, which the lazy and the CPU tensor backends hand
+    their passes over X to (on the same memory where they can)."""
+    import array_api_compat.numpy as np_xp
+
+    return get_backend(np_xp)
 
 
 def legacy_uniforms(seeds, count, *, work=None):

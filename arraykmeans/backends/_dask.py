@@ -35,24 +35,17 @@ from typing import Any
 import numpy as np
 
 from .._config import _settings, config_context
+from . import numpy_backend
 from ._standard import Assignment, StandardBackend
 
 Array = Any
-
-
-def _host_backend() -> StandardBackend:
-    import array_api_compat.numpy as np_xp
-
-    from . import get_backend
-
-    return get_backend(np_xp)
 
 
 def _assign_block(xb, wb, centers, offset, previous=None, *, scale, acc, settings):
     """One block's labels; with ``wb``, its partial sums and weights, and with
     ``previous`` (the block's labels of the step before) how many changed."""
     with config_context(**settings):
-        step = _host_backend().assign_chunked(
+        step = numpy_backend().assign_chunked(
             np.asarray(xb),
             np.asarray(centers),
             sample_weight=None if wb is None else np.asarray(wb),
@@ -182,7 +175,7 @@ class DaskBackend(StandardBackend):
 
     def host_backend(self) -> StandardBackend:
         """The backend stacks are fitted with once read into memory."""
-        return _host_backend()
+        return numpy_backend()
 
     # ---------------------------------------------------- host <-> device
 
@@ -273,7 +266,7 @@ class DaskBackend(StandardBackend):
         graph, key = _step_graph(X, w, centers, offset, prev, scale, acc, settings)
         # Dask runs the blocks in parallel: BLAS threads within each block
         # would only contend with the other blocks'.
-        with _host_backend().one_blas_thread():
+        with numpy_backend().one_blas_thread():
             labels, sums, weights, changed = Delayed(key, graph).compute()
         return Assignment(
             labels=_array_of_blocks(labels, X.chunks[0]),
@@ -303,13 +296,13 @@ class DaskBackend(StandardBackend):
     # ------------------------------------------------- whole label vectors
 
     def count_distinct(self, labels: Array, k: int) -> int:
-        return _host_backend().count_distinct(self.to_host(labels), k)
+        return numpy_backend().count_distinct(self.to_host(labels), k)
 
     def is_same_clustering(self, labels1: Array, labels2: Array) -> bool:
         import dask
 
         a, b = dask.compute(labels1, labels2)
-        return _host_backend().is_same_clustering(np.asarray(a), np.asarray(b))
+        return numpy_backend().is_same_clustering(np.asarray(a), np.asarray(b))
 
     # ------------------------------------------------------------ gathers
 
@@ -326,6 +319,6 @@ class DaskBackend(StandardBackend):
 
 def _inertia_block(xb, wb, centers, lb, settings):
     with config_context(**settings):
-        return _host_backend().weighted_inertia(
+        return numpy_backend().weighted_inertia(
             np.asarray(xb), np.asarray(wb), np.asarray(centers), np.asarray(lb)
         )

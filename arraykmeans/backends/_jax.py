@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from . import numpy_backend
 from ._standard import StandardBackend
 
 Array = Any
@@ -53,7 +54,7 @@ class JaxBackend(StandardBackend):
             )
         from ._standard import Assignment
 
-        step = _numpy_backend().assign_chunked(
+        step = numpy_backend().assign_chunked(
             _view(X), _view(centers), sample_weight=_view(sample_weight),
             accumulate=accumulate, acc_dtype=np.dtype(acc_dtype),
             offset=_view(offset), scale=scale,
@@ -68,27 +69,19 @@ class JaxBackend(StandardBackend):
     def extremes(self, X: Array) -> tuple[float, float]:
         if not _on_cpu(X):
             return super().extremes(X)
-        return _numpy_backend().extremes(_view(X))
+        return numpy_backend().extremes(_view(X))
 
     def centre_columns(self, X: Array) -> tuple[Array, Array, Array]:
         if not _on_cpu(X):
             return super().centre_columns(X)
-        found = _numpy_backend().centre_columns(_view(X))
+        found = numpy_backend().centre_columns(_view(X))
         return tuple(self.xp.asarray(a) for a in found)
 
     def weighted_inertia(self, X, sample_weight, centers, labels) -> float:
         arrays = (X, sample_weight, centers, labels)
         if not all(_on_cpu(a) for a in arrays):
             return super().weighted_inertia(X, sample_weight, centers, labels)
-        return _numpy_backend().weighted_inertia(*(_view(a) for a in arrays))
-
-
-def _numpy_backend() -> StandardBackend:
-    import array_api_compat.numpy as np_xp
-
-    from . import get_backend
-
-    return get_backend(np_xp)
+        return numpy_backend().weighted_inertia(*(_view(a) for a in arrays))
 
 
 def _on_cpu(a: Array) -> bool:

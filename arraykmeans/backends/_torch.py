@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from . import numpy_backend
 from ._standard import StandardBackend
 
 Array = Any
@@ -69,7 +70,7 @@ class TorchBackend(StandardBackend):
         def host(a):
             return None if a is None else a.detach().numpy()
 
-        step = _numpy_backend().assign_chunked(
+        step = numpy_backend().assign_chunked(
             host(X), host(centers), sample_weight=host(sample_weight),
             accumulate=accumulate, acc_dtype=_numpy_dtype(acc_dtype),
             offset=host(offset), scale=scale,
@@ -123,14 +124,14 @@ class TorchBackend(StandardBackend):
     def extremes(self, X: Array) -> tuple[float, float]:
         if not _numpy_shareable(X):
             return super().extremes(X)
-        return _numpy_backend().extremes(X.detach().numpy())
+        return numpy_backend().extremes(X.detach().numpy())
 
     def centre_columns(self, X: Array) -> tuple[Array, Array, Array]:
         if not _numpy_shareable(X):
             return super().centre_columns(X)
         import torch
 
-        found = _numpy_backend().centre_columns(X.detach().numpy())
+        found = numpy_backend().centre_columns(X.detach().numpy())
         return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in found)
 
     def weighted_inertia(self, X, sample_weight, centers, labels) -> float:
@@ -138,21 +139,13 @@ class TorchBackend(StandardBackend):
         if not all(_numpy_shareable(a) for a in arrays) or labels.device.type != "cpu":
             return super().weighted_inertia(X, sample_weight, centers, labels)
         host = [a.detach().numpy() for a in (*arrays, labels)]
-        return _numpy_backend().weighted_inertia(*host)
+        return numpy_backend().weighted_inertia(*host)
 
     def take_along_rows(self, values: Array, indices: Array) -> Array:
         return super().take_along_rows(values, self.xp.astype(indices, self.xp.int64))
 
     def gather_rows(self, X: Array, indices: Array) -> Array:
         return super().gather_rows(X, self.xp.astype(indices, self.xp.int64))
-
-
-def _numpy_backend() -> StandardBackend:
-    import array_api_compat.numpy as np_xp
-
-    from . import get_backend
-
-    return get_backend(np_xp)
 
 
 def _numpy_dtype(dtype: Any) -> Any:
