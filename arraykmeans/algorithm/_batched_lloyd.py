@@ -22,7 +22,7 @@ import numpy as np
 
 from .._config import _settings
 from ..backends import StandardBackend, device_of
-from ._lloyd import average_centers
+from ._lloyd import average_centers, stopping_rules
 from ._relocate import relocate_empty_batched
 
 Array = Any
@@ -146,8 +146,15 @@ def _iterate(
             acc_dtype=acc, active=active, previous=labels, settled=clean,
         )  # fmt: skip
         labels = step.labels
-        rule = _stopping_rules(
-            be, i, max_iter, active & ~finishing, shift_prev, tol, step.changed, clean
+        rule = stopping_rules(
+            be.xp,
+            i,
+            max_iter,
+            active & ~finishing,
+            shift_prev,
+            tol,
+            step.changed,
+            clean,
         )
         tol_done, max_done, stepping, unchanged, strict_done, finishing = rule
         updating = stepping & ~strict_done
@@ -173,40 +180,6 @@ def _iterate(
             break
     state = (tol, centers, labels, n_iter, shift_prev, clean, finishing)
     return _compacted(be, X, sample_weight, active, state, i, max_iter)
-
-
-def _stopping_rules(
-    be: StandardBackend,
-    i: int,
-    max_iter: int,
-    going: Array,
-    shift_prev: Array,
-    tol: Array,
-    changed: Array,
-    clean: Array,
-) -> tuple[Array, ...]:
-    """scikit-learn's stopping rules, per problem, for the step just assigned.
-
-    ``going``: problems that assigned this step and may go on (the finishing
-    ones stop here). Returns (B,) masks: stopped by the tolerance on the
-    previous shift, by ``max_iter``, still stepping, labels unchanged,
-    strictly converged (unchanged and clean: stop with these centres), and
-    finishing (unchanged but not clean: update, assign once more, stop).
-    """
-    xp = be.xp
-    none = xp.zeros_like(going)
-    tol_done = going & (shift_prev <= tol) if i > 0 else none
-    max_done = (going & ~tol_done) if i == max_iter else none
-    stepping = going & ~tol_done & ~max_done
-    unchanged = stepping & ~changed if i > 0 else none
-    return (
-        tol_done,
-        max_done,
-        stepping,
-        unchanged,
-        unchanged & clean,
-        unchanged & ~clean,
-    )
 
 
 def _updated_centers(

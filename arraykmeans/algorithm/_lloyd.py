@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 from ..backends import StandardBackend, device_of
 from ._relocate import relocate_empty_clusters
@@ -90,12 +93,18 @@ def lloyd(
             previous=labels_prev,
         )  # fmt: skip
         strict, n_empty, shift_tot = _read_flags(be, step, shift_prev, acc)
-        if final:
-            break
-        if i > 0 and shift_tot <= tol:
+        # The stack's rules on a stack of one, on the host.
+        tol_done, _, stepping, unchanged, strict_done, _ = (
+            bool(mask[0])
+            for mask in stopping_rules(
+                np, i, max_iter, np.asarray([not final]), np.asarray([shift_tot]),
+                np.asarray([tol]), np.asarray([not strict]),
+                np.asarray([not n_empty and not empty_prev]),
+            )
+        )  # fmt: skip
+        if tol_done:
             say.tolerance(i - 1, shift_tot, tol)
-            break
-        if i == max_iter:
+        if not stepping:
             break
         if verbose:
             say.inertia(i, be.weighted_inertia(X, sample_weight, centers, step.labels))
@@ -105,9 +114,9 @@ def lloyd(
         shift_prev = xp.sum(shift**2)
         centers = new_centers
         i += 1
-        if strict:
+        if unchanged:
             say.strict(i - 1)
-            if not n_empty and not empty_prev:
+            if strict_done:
                 break
             final = True
         labels_prev = step.labels
@@ -118,6 +127,42 @@ def lloyd(
         inertia=be.weighted_inertia(X, sample_weight, centers, step.labels),
         centers=centers,
         n_iter=i,
+    )
+
+
+def stopping_rules(
+    xp: ModuleType,
+    i: int,
+    max_iter: int,
+    going: Array,
+    shift_prev: Array,
+    tol: Array,
+    changed: Array,
+    clean: Array,
+) -> tuple[Array, ...]:
+    """scikit-learn's stopping rules, per problem, for the step just assigned.
+
+    Written once for a stack of problems ((B,) boolean arrays, on the
+    device) and for one problem (its flags as (1,) host arrays, ``xp``
+    NumPy). ``going``: problems that assigned this step and may go on (the
+    finishing ones stop here). ``clean``: the centres are the plain means of
+    the labels they were updated from (no relocation). Returns (B,) masks: stopped by the tolerance on the
+    previous shift, by ``max_iter``, still stepping, labels unchanged,
+    strictly converged (unchanged and clean: stop with these centres), and
+    finishing (unchanged but not clean: update, assign once more, stop).
+    """
+    none = xp.zeros_like(going)
+    tol_done = going & (shift_prev <= tol) if i > 0 else none
+    max_done = (going & ~tol_done) if i == max_iter else none
+    stepping = going & ~tol_done & ~max_done
+    unchanged = stepping & ~changed if i > 0 else none
+    return (
+        tol_done,
+        max_done,
+        stepping,
+        unchanged,
+        unchanged & clean,
+        unchanged & ~clean,
     )
 
 
