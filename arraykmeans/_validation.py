@@ -404,25 +404,33 @@ def check_random_state_param(owner: str, value: Any) -> None:
         )
 
 
+def check_init_param(owner: str, init: Any, *, callable_ok: bool) -> None:
+    """``init``: 'k-means++', 'random', an array-like, or (``callable_ok``) a
+    callable."""
+    also = ", a callable or an array-like" if callable_ok else " or an array"
+    expected = "a str among {'k-means++', 'random'}" + also
+    if isinstance(init, str):
+        if init not in ("k-means++", "random"):
+            raise _param_error(owner, "init", expected, init)
+    elif not (callable_ok and callable(init)) and not _is_arraylike(init):
+        raise _param_error(owner, "init", expected, init)
+
+
+def check_tol_param(owner: str, tol: Any) -> None:
+    """``tol``: a real number in [0, inf)."""
+    if (
+        not isinstance(tol, numbers.Real)
+        or isinstance(tol, bool)
+        or not (tol >= 0)
+        or tol == float("inf")
+    ):
+        raise _param_error(owner, "tol", "a float in the range [0.0, inf)", tol)
+
+
 def check_params(owner: str, params: dict[str, Any]) -> None:
     """Validate KMeans' constructor parameters (scikit-learn's constraints)."""
     check_int(owner, "n_clusters", params["n_clusters"], 1)
-    init = params["init"]
-    if isinstance(init, str):
-        if init not in ("k-means++", "random"):
-            raise _param_error(
-                owner,
-                "init",
-                "a str among {'k-means++', 'random'}, a callable or an array-like",
-                init,
-            )
-    elif not callable(init) and not _is_arraylike(init):
-        raise _param_error(
-            owner,
-            "init",
-            "a str among {'k-means++', 'random'}, a callable or an array-like",
-            init,
-        )
+    check_init_param(owner, params["init"], callable_ok=True)
     n_init = params["n_init"]
     if not (
         n_init == "auto" if isinstance(n_init, str) else _is_int(n_init) and n_init >= 1
@@ -434,14 +442,7 @@ def check_params(owner: str, params: dict[str, Any]) -> None:
             n_init,
         )
     check_int(owner, "max_iter", params["max_iter"], 1)
-    tol = params["tol"]
-    if (
-        not isinstance(tol, numbers.Real)
-        or isinstance(tol, bool)
-        or not (tol >= 0)
-        or tol == float("inf")
-    ):
-        raise _param_error(owner, "tol", "a float in the range [0.0, inf)", tol)
+    check_tol_param(owner, params["tol"])
     verbose = params["verbose"]
     if not (
         isinstance(verbose, (bool, np.bool_)) or (_is_int(verbose) and verbose >= 0)

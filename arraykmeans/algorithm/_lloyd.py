@@ -93,14 +93,9 @@ def lloyd(
             previous=labels_prev,
         )  # fmt: skip
         strict, n_empty, shift_tot = _read_flags(be, step, shift_prev, acc)
-        # The stack's rules on a stack of one, on the host.
-        tol_done, _, stepping, unchanged, strict_done, _ = (
-            bool(mask[0])
-            for mask in stopping_rules(
-                np, i, max_iter, np.asarray([not final]), np.asarray([shift_tot]),
-                np.asarray([tol]), np.asarray([not strict]),
-                np.asarray([not n_empty and not empty_prev]),
-            )
+        tol_done, stepping, unchanged, strict_done = _rules_of_one(
+            i, max_iter, not final, shift_tot, tol, strict,
+            not n_empty and not empty_prev,
         )  # fmt: skip
         if tol_done:
             say.tolerance(i - 1, shift_tot, tol)
@@ -164,6 +159,25 @@ def stopping_rules(
         unchanged & clean,
         unchanged & ~clean,
     )
+
+
+def _rules_of_one(
+    i: int,
+    max_iter: int,
+    going: bool,
+    shift_prev: float,
+    tol: float,
+    unchanged: bool,
+    clean: bool,
+) -> tuple[bool, bool, bool, bool]:
+    """:func:`stopping_rules` for one problem, on the host: (stopped by the
+    tolerance, still stepping, labels unchanged, strictly converged)."""
+    masks = stopping_rules(
+        np, i, max_iter, np.asarray([going]), np.asarray([shift_prev]),
+        np.asarray([tol]), np.asarray([not unchanged]), np.asarray([clean]),
+    )  # fmt: skip
+    tol_done, _, stepping, unchanged_, strict_done, _ = (bool(m[0]) for m in masks)
+    return tol_done, stepping, unchanged_, strict_done
 
 
 def _read_flags(

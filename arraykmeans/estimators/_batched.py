@@ -10,7 +10,6 @@ what ``KMeans(random_state=seeds[b])`` gives on its rows, where ``seeds`` is
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -35,25 +34,10 @@ Array = Any
 
 def _check_batch_params(owner: str, params: dict[str, Any]) -> None:
     val.check_int(owner, "n_clusters", params["n_clusters"], 1)
-    init = params["init"]
-    if isinstance(init, str):
-        if init not in ("k-means++", "random"):
-            raise val._param_error(
-                owner, "init", "a str among {'k-means++', 'random'} or an array", init
-            )
-    elif not val._is_arraylike(init):
-        raise val._param_error(
-            owner, "init", "a str among {'k-means++', 'random'} or an array", init
-        )
+    val.check_init_param(owner, params["init"], callable_ok=False)
     val.check_int(owner, "n_init", params["n_init"], 1)
     val.check_int(owner, "max_iter", params["max_iter"], 1)
-    tol = params["tol"]
-    if (
-        not isinstance(tol, numbers.Real)
-        or isinstance(tol, bool)
-        or not (0 <= tol < float("inf"))
-    ):
-        raise val._param_error(owner, "tol", "a float in the range [0.0, inf)", tol)
+    val.check_tol_param(owner, params["tol"])
 
 
 def _check_weights(
