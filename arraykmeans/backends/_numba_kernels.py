@@ -481,6 +481,104 @@ if numba is not None:
                 _row_dot(XT, xy, i, D), ny, norms[i], closest, i
             )
 
+    # Steps of the batched k-means++ (kmeanspp_problems), plain arithmetic as
+    # there: no fast-math flags, so that the bits are those of the array code.
+
+    @numba.njit(nogil=True, cache=_CACHE)
+    def _pp_rows(X, w, b, XT, norms):  # pragma: no cover
+        """Problem b's rows transposed into XT (float64) with their squared
+        norms; returns the index of its last row of positive weight."""
+        n, d = X.shape[1], X.shape[2]
+        last = n - 1
+        while last > 0 and not w[b, last] > 0:
+            last -= 1
+        for i in range(n):
+            total = 0.0
+            for t in range(d):
+                v = np.float64(X[b, i, t])
+                XT[t, i] = v
+                total += v * v
+            norms[i] = total
+        return last
+
+    @numba.njit(nogil=True, cache=_CACHE)
+    def _pp_first(p, b, u, cum, last):  # pragma: no cover
+        """The first row: searchsorted(cumsum(p) / total, u, 'right') in
+        float64, clipped to ``last``."""
+        n = cum.shape[0]
+        running = 0.0
+        for i in range(n):
+            running += np.float64(p[b, i])
+            cum[i] = running
+        lo = 0
+        hi = n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if cum[mid] / cum[n - 1] <= u:
+                lo = mid + 1
+            else:
+                hi = mid
+        return min(lo, last)
+
+    @numba.njit(nogil=True, cache=_CACHE)
+    def _pp_candidates(w, closest, u, current, cum, cand_ids, last):  # pragma: no cover
+        """Candidates: searchsorted(cumsum(w * closest), u * current, 'left'),
+        the sum sequential in the data dtype (as NumPy's), the search in
+        float64, clipped to ``last``."""
+        n = cum.shape[0]
+        partial = closest.dtype.type(0)
+        for i in range(n):
+            partial += w[i] * closest[i]
+            cum[i] = partial
+        for j in range(cand_ids.shape[0]):
+            target = u[j] * np.float64(current)
+            lo = 0
+            hi = n
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if cum[mid] < target:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            cand_ids[j] = min(lo, last)
+
+    @numba.njit(nogil=True, cache=_CACHE)
+    def _pp_fixed_width_potentials(
+        XT, norms, xy, ny, cand_ids, closest, w, pots, D
+    ):  # pragma: no cover
+        """Every candidate's potential, distances formed for ``D`` features,
+        four candidates per pass over the rows."""
+        m = cand_ids.shape[0]
+        d = XT.shape[0]
+        for j in range(m):
+            y = cand_ids[j]
+            for t in range(d):
+                xy[j, t] = XT[t, y]
+            ny[j] = norms[y]
+        j = 0
+        while j + 4 <= m:
+            _four_potentials(
+                XT, norms, xy[j], xy[j + 1], xy[j + 2], xy[j + 3],
+                ny[j : j + 4], closest, w, pots[j : j + 4], D,
+            )  # fmt: skip
+            j += 4
+        while j < m:
+            pots[j] = _potential(XT, norms, xy[j], ny[j], closest, w, D)
+            j += 1
+
+    @numba.njit(nogil=True, cache=_CACHE)
+    def _pp_best(pots, closest):  # pragma: no cover
+        """The candidate of least potential (rounded to the data dtype), first
+        on ties, and that potential."""
+        best = 0
+        best_pot = closest.dtype.type(0)
+        for j in range(pots.shape[0]):
+            rounded = closest.dtype.type(pots[j])
+            if j == 0 or rounded < best_pot:
+                best = j
+                best_pot = rounded
+        return best, best_pot
+
     def _make_kmeanspp_problems(D):
         """The greedy k-means++ of a stack for ``D`` features (a
         compile-time constant, so that the loops over features unroll), or
@@ -524,30 +622,8 @@ if numba is not None:
             xy = np.empty((m if D else 0, d), dtype=np.float64)
             ny = np.empty(m, dtype=np.float64)
             for b in range(P):
-                last = n - 1  # the last row of positive weight
-                while last > 0 and not w[b, last] > 0:
-                    last -= 1
-                for i in range(n):
-                    total = 0.0
-                    for t in range(d):
-                        v = np.float64(X[b, i, t])
-                        XT[t, i] = v
-                        total += v * v
-                    norms[i] = total
-                running = 0.0
-                for i in range(n):
-                    running += np.float64(p[b, i])
-                    cum[i] = running
-                # cdf = cum / cum[-1] compared with u: searchsorted 'right'.
-                lo = 0
-                hi = n
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if cum[mid] / cum[n - 1] <= first_u[b]:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                c0 = min(lo, last)
+                last = _pp_rows(X, w, b, XT, norms)
+                c0 = _pp_first(p, b, first_u[b], cum, last)
                 indices[b, 0] = c0
                 if D:
                     for t in range(d):
@@ -563,61 +639,18 @@ if numba is not None:
                     pot += np.float64(closest[i] * w[b, i])
                 current = dt.type(pot)
                 for c in range(1, k):
-                    # A sequential cumulative sum in the data dtype, as NumPy's.
-                    partial = dt.type(0)
-                    for i in range(n):
-                        partial += w[b, i] * closest[i]
-                        cum[i] = partial
-                    for j in range(m):
-                        target = trial_u[b, c - 1, j] * np.float64(current)
-                        lo = 0
-                        hi = n
-                        while lo < hi:
-                            mid = (lo + hi) // 2
-                            if cum[mid] < target:
-                                lo = mid + 1
-                            else:
-                                hi = mid
-                        cand_ids[j] = min(lo, last)
+                    _pp_candidates(
+                        w[b], closest, trial_u[b, c - 1], current, cum, cand_ids, last
+                    )
                     if D:
-                        for j in range(m):
-                            y = cand_ids[j]
-                            for t in range(d):
-                                xy[j, t] = XT[t, y]
-                            ny[j] = norms[y]
-                        j = 0
-                        while j + 4 <= m:
-                            _four_potentials(
-                                XT,
-                                norms,
-                                xy[j],
-                                xy[j + 1],
-                                xy[j + 2],
-                                xy[j + 3],
-                                ny[j : j + 4],
-                                closest,
-                                w[b],
-                                pots[j : j + 4],
-                                D,
-                            )
-                            j += 4
-                        while j < m:
-                            pots[j] = _potential(
-                                XT, norms, xy[j], ny[j], closest, w[b], D
-                            )
-                            j += 1
+                        _pp_fixed_width_potentials(
+                            XT, norms, xy, ny, cand_ids, closest, w[b], pots, D
+                        )
                     else:
                         for j in range(m):
                             _sq_distances_to(XT, norms, cand_ids[j], dist)
                             pots[j] = _closer(dist, closest, w[b], cand[j])
-                    best = 0
-                    best_pot = dt.type(0)
-                    for j in range(m):
-                        rounded = dt.type(pots[j])
-                        if j == 0 or rounded < best_pot:
-                            best = j
-                            best_pot = rounded
-                    current = best_pot
+                    best, current = _pp_best(pots, closest)
                     indices[b, c] = cand_ids[best]
                     if D:
                         _set_closest(XT, norms, xy[best], ny[best], closest, D)
