@@ -404,13 +404,16 @@ def check_random_state_param(owner: str, value: Any) -> None:
         )
 
 
-def check_init_param(owner: str, init: Any, *, callable_ok: bool) -> None:
-    """``init``: 'k-means++', 'random', an array-like, or (``callable_ok``) a
-    callable."""
+def check_init_param(
+    owner: str, init: Any, *, callable_ok: bool, names: tuple[str, ...] = ()
+) -> None:
+    """``init``: 'k-means++', 'random', one of ``names``, an array-like, or
+    (``callable_ok``) a callable."""
+    allowed = ("k-means++", "random", *names)
     also = ", a callable or an array-like" if callable_ok else " or an array"
-    expected = "a str among {'k-means++', 'random'}" + also
+    expected = "a str among {" + ", ".join(repr(a) for a in allowed) + "}" + also
     if isinstance(init, str):
-        if init not in ("k-means++", "random"):
+        if init not in allowed:
             raise _param_error(owner, "init", expected, init)
     elif not (callable_ok and callable(init)) and not _is_arraylike(init):
         raise _param_error(owner, "init", expected, init)
@@ -430,7 +433,7 @@ def check_tol_param(owner: str, tol: Any) -> None:
 def check_params(owner: str, params: dict[str, Any]) -> None:
     """Validate KMeans' constructor parameters (scikit-learn's constraints)."""
     check_int(owner, "n_clusters", params["n_clusters"], 1)
-    check_init_param(owner, params["init"], callable_ok=True)
+    check_init_param(owner, params["init"], callable_ok=True, names=("k-means||",))
     n_init = params["n_init"]
     if not (
         n_init == "auto" if isinstance(n_init, str) else _is_int(n_init) and n_init >= 1

@@ -75,7 +75,9 @@ def main() -> None:
     X = da.random.default_rng(0).standard_normal(
         (args.n, args.d), chunks=(args.block_rows, args.d)
     )
-    labels = da.random.default_rng(1).integers(0, args.k, args.n, chunks=args.block_rows)
+    labels = da.random.default_rng(1).integers(
+        0, args.k, args.n, chunks=args.block_rows
+    )
     X = (X + da.from_array(centres)[labels]).persist()
     init = da.from_array(centres + rng.randn(args.k, args.d))
     gb = args.n * args.d * 8 / 1e9

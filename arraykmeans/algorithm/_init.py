@@ -208,6 +208,98 @@ def random_init(
     return xp.take(X, indices, axis=0)
 
 
+def kmeans_parallel_init(
+    be: StandardBackend,
+    X: Array,
+    n_clusters: int,
+    sample_weight: Array,
+    random_state: np.random.RandomState,
+    *,
+    oversampling_factor: float | None = None,
+    n_rounds: int = 5,
+) -> Array:
+    """k-means|| seeding (Bahmani et al., 2012): a few passes over X instead
+    of k-means++'s one pass per centre.
+
+    The first candidate is drawn as k-means++ draws its first centre. Each of
+    ``n_rounds`` rounds then keeps every row independently with probability
+    ``min(1, l * w_i * d_i² / Σ w d²)`` (``l = oversampling_factor``, by
+    default ``2 * n_clusters``; ``d_i`` the distance to the nearest
+    candidate so far): one assignment pass to the new candidates, whose
+    distances update the nearest ones. The candidates are then weighted by
+    the sample weight of the rows nearest to them (one more pass) and
+    reduced to ``n_clusters`` centres in memory by weighted k-means++ and
+    Lloyd iterations on the candidates. All random numbers are drawn on the
+    host from ``random_state`` (one uniform per row and round), so a seed
+    gives the same centres on every backend. Not a scikit-learn method:
+    results are not scikit-learn's.
+    """
+    xp = be.xp
+    n = X.shape[0]
+    device = device_of(X)
+    acc = be.accumulation_dtype(X.dtype, device)
+    ell = 2.0 * n_clusters if oversampling_factor is None else oversampling_factor
+    first_u = be.from_host(
+        np.asarray([random_state.random_sample()]), dtype=acc, device=device
+    )
+    chosen = be.to_host(_first_index(be, sample_weight, first_u, acc))
+    closest = nearest = None
+    new = chosen
+    for r in range(n_rounds + 1):
+        # Distances to this round's new candidates update every row's nearest
+        # candidate (its position in ``chosen``) and its distance to it.
+        rows = xp.take(X, be.from_host(new, dtype=xp.int64, device=device), axis=0)
+        step = be.assign_chunked(X, rows)
+        dist = be.sq_distances_to_assigned(X, rows, step.labels, dtype=acc)
+        position = xp.astype(step.labels, xp.int64) + (chosen.size - new.size)
+        if closest is None:
+            closest, nearest = dist, position
+        else:
+            nearest = xp.where(dist < closest, position, nearest)
+            closest = xp.minimum(closest, dist)
+        # Held where lazy: the next round and this one's sampling read them.
+        closest, nearest = be.settle(closest), be.settle(nearest)
+        weighted = closest * xp.astype(sample_weight, acc)
+        total = float(xp.sum(weighted))
+        if total == 0 or r == n_rounds:
+            break
+        u = be.from_host(random_state.random_sample(n), dtype=acc, device=device)
+        keep = be.to_host(u * total < ell * weighted)
+        new = np.setdiff1d(np.flatnonzero(keep), chosen)
+        if new.size == 0:
+            break
+        chosen = np.concatenate([chosen, new])
+    if chosen.size <= n_clusters:
+        # Too few candidates (tiny or degenerate data): k-means++ on X.
+        return kmeans_plusplus_init(be, X, n_clusters, sample_weight, random_state)[0]
+    # Each candidate weighs the rows nearest to it (found along the way: the
+    # last round's candidates were measured above, none are added after).
+    cand = xp.take(X, be.from_host(chosen, dtype=xp.int64, device=device), axis=0)
+    cand_w = be.weight_sum(sample_weight, nearest, chosen.size, dtype=acc)
+    return _recluster(be, cand, xp.astype(cand_w, X.dtype), n_clusters, random_state)
+
+
+def _recluster(
+    be: StandardBackend,
+    cand: Array,
+    cand_w: Array,
+    n_clusters: int,
+    random_state: np.random.RandomState,
+) -> Array:
+    """``n_clusters`` centres for weighted candidates: weighted k-means++ on
+    them, then Lloyd iterations on them (in memory: the candidates are few)."""
+    from ._lloyd import lloyd
+
+    xp = be.xp
+    if int(xp.count_nonzero(cand_w > 0)) < n_clusters:
+        # Candidates that attract no row are kept with a tiny weight, so
+        # that n_clusters distinct centres exist.
+        cand_w = xp.where(cand_w > 0, cand_w, xp.full_like(cand_w, 1e-12))
+    centers, _ = kmeans_plusplus_init(be, cand, n_clusters, cand_w, random_state)
+    result = lloyd(be, cand, cand_w, centers, max_iter=30, tol=0.0)
+    return result.centers
+
+
 # ---------------------------------------------------------------------- Lloyd loop
 
 
@@ -226,6 +318,8 @@ def initial_centers(
         return centers
     if isinstance(init, str) and init == "random":
         return random_init(be, Xc, k, sample_weight, random_state)
+    if isinstance(init, str) and init == "k-means||":
+        return kmeans_parallel_init(be, Xc, k, sample_weight, random_state)
     if callable(init):
         centers = init(Xc, k, random_state=random_state)
         centers = val.same_namespace(xp, Xc, centers, "init")

@@ -173,6 +173,9 @@ class DaskBackend(StandardBackend):
     ):
         yield slice(0, n_problems), slice(0, n_rows)
 
+    def settle(self, x: Array) -> Array:
+        return x.persist()
+
     def host_backend(self) -> StandardBackend:
         """The backend stacks are fitted with once read into memory."""
         return numpy_backend()

@@ -158,6 +158,11 @@ class StandardBackend:
         except (TypeError, ValueError):
             return self.xp.asarray(values.tolist(), dtype=dtype, device=device)
 
+    def settle(self, x: Array) -> Array:
+        """``x`` computed and held, for a lazy library (the result of one
+        pass that several later steps read); other libraries return it."""
+        return x
+
     def one_blas_thread(self) -> Any:
         """A context that holds BLAS to one thread where that matters (NumPy)."""
         return contextlib.nullcontext()

@@ -36,11 +36,17 @@ class KMeans(_BaseKMeans):
     ----------
     n_clusters : int, default=8
         The number of clusters to form and of centroids to generate.
-    init : {'k-means++', 'random'}, callable or array of shape (n_clusters, n_features), default='k-means++'
+    init : {'k-means++', 'random', 'k-means||'}, callable or array of shape (n_clusters, n_features), default='k-means++'
         Method for initialisation:
 
         - ``'k-means++'``: greedy k-means++ (``2 + ln(k)`` candidates per centre,
           the one that lowers the weighted inertia most is kept).
+        - ``'k-means||'``: scalable k-means++ (Bahmani et al.): 5 rounds that
+          each sample about ``2 * n_clusters`` candidate rows in one pass over
+          X, the candidates weighted by the rows nearest to them and reduced
+          to ``n_clusters`` in memory. A few passes over X instead of one per
+          centre; not a scikit-learn method, so its results are not
+          scikit-learn's.
         - ``'random'``: ``n_clusters`` distinct rows drawn with probability
           proportional to ``sample_weight``.
         - an array: the initial centres, in the same array library and on the
