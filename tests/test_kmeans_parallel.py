@@ -65,3 +65,23 @@ def test_few_rows(n):
 def test_n_init_auto_runs_once():
     km = ak.KMeans(3, init="k-means||", random_state=0).fit(_blobs(1))
     assert km._n_init == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_distances_to_assigned_equal_the_standard_ones(dtype):
+    """The NumPy backend's compiled pass (used by k-means||) against the
+    pure-standard code, which widens first and sums the same terms."""
+    from array_api_compat import numpy as np_xp
+
+    from arraykmeans.backends import StandardBackend, get_backend
+
+    rng = np.random.RandomState(4)
+    X = rng.randn(3000, 7).astype(dtype)
+    C = rng.randn(9, 7).astype(dtype)
+    labels = rng.randint(0, 9, 3000)
+    fast = get_backend(np_xp).sq_distances_to_assigned(X, C, labels, dtype=np.float64)
+    slow = StandardBackend(np_xp).sq_distances_to_assigned(
+        X, C, labels, dtype=np.float64
+    )
+    assert fast.dtype == np.float64
+    np.testing.assert_allclose(fast, slow, rtol=1e-13)

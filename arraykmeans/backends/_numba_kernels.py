@@ -317,6 +317,19 @@ if numba is not None:
             total += np.float64(sq) * np.float64(weights[i])
         return total
 
+    @numba.njit(nogil=True, cache=_CACHE)
+    def sq_distances_rows(rows, centers, labels, out):  # pragma: no cover
+        """out[i] = ‖rows[i] - centers[labels[i]]‖², differences and sum in
+        float64, features added in order."""
+        n, d = rows.shape
+        for i in range(n):
+            c = labels[i]
+            sq = 0.0
+            for t in range(d):
+                diff = np.float64(rows[i, t]) - np.float64(centers[c, t])
+                sq += diff * diff
+            out[i] = sq
+
     @numba.njit(nogil=True, cache=_CACHE, fastmath={"reassoc", "nnan", "ninf"})
     def inertia_problems(rows, centers, labels, weights, out):  # pragma: no cover
         """out[b] = inertia_rows of problem b; negative labels count as zero."""
@@ -766,6 +779,7 @@ if numba is not None:
     class _Kernels:
         assign_block = staticmethod(assign_block)
         inertia_rows = staticmethod(inertia_rows)
+        sq_distances_rows = staticmethod(sq_distances_rows)
         inertia_problems = staticmethod(inertia_problems)
         min_max = staticmethod(min_max)
         centre_problems = staticmethod(centre_problems)
