@@ -62,17 +62,8 @@ def lloyd(
     label test and empty-cluster count: one small device-to-host copy per
     iteration is the only synchronisation.
 
-    Strict convergence returns the labels as they are only when neither this
-    iteration nor the previous one had an empty cluster: then the new centres
-    are the previous ones bit for bit (the same rows summed in the same
-    order), so the labels are those of the returned centres. Otherwise a
-    relocation (or an empty cluster's fallback centre) has moved centres
-    since the labels were assigned, and the run stops after a final
-    assignment, as on the other stopping rules. scikit-learn returns the
-    labels and inertia of the centres before the move there; the iteration
-    count is the same. (Going on iterating instead can cycle: with fewer
-    distinct points than clusters, relocations driven by rounding residuals
-    may move the same points back and forth.)
+    Strict convergence stops at once only when the centres are clean (see
+    :func:`_rules_of_one`); otherwise after one more assignment.
     """
     xp = be.xp
     device = device_of(X)
@@ -103,11 +94,9 @@ def lloyd(
             break
         if verbose:
             say.inertia(i, be.weighted_inertia(X, sample_weight, centers, step.labels))
-        new_centers = _moved_centers(be, X, sample_weight, centers, step, n_empty)
-        # scikit-learn's rounding: the squares of the rows' norms, summed.
-        shift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=1))
-        shift_prev = xp.sum(shift**2)
-        centers = new_centers
+        centers, shift_prev = _moved_centers(
+            be, X, sample_weight, centers, step, n_empty
+        )
         i += 1
         if unchanged:
             say.strict(i - 1)
@@ -171,7 +160,20 @@ def _rules_of_one(
     clean: bool,
 ) -> tuple[bool, bool, bool, bool]:
     """:func:`stopping_rules` for one problem, on the host: (stopped by the
-    tolerance, still stepping, labels unchanged, strictly converged)."""
+    tolerance, still stepping, labels unchanged, strictly converged).
+
+    ``clean``: neither this iteration nor the previous one had an empty
+    cluster. Strict convergence returns the labels as they are only then:
+    the new centres are the previous ones bit for bit (the same rows summed
+    in the same order), so the labels are those of the returned centres.
+    Otherwise a relocation (or an empty cluster's fallback centre) has moved
+    centres since the labels were assigned, and the run stops after a final
+    assignment, as on the other stopping rules. scikit-learn returns the
+    labels and inertia of the centres before the move there; the iteration
+    count is the same. (Going on iterating instead can cycle: with fewer
+    distinct points than clusters, relocations driven by rounding residuals
+    may move the same points back and forth.)
+    """
     masks = stopping_rules(
         np, i, max_iter, np.asarray([going]), np.asarray([shift_prev]),
         np.asarray([tol]), np.asarray([not unchanged]), np.asarray([clean]),
@@ -202,14 +204,19 @@ def _moved_centers(
     centers: Array,
     step: Any,
     n_empty: int,
-) -> Array:
-    """The M-step: weighted means, empty clusters relocated first."""
+) -> tuple[Array, Array]:
+    """The M-step: weighted means (empty clusters relocated first), and the
+    squared centre shift, rounded as scikit-learn rounds it (the squares of
+    the rows' norms, summed)."""
+    xp = be.xp
     sums, weights = step.sums, step.weights
     if n_empty:
         sums, weights = relocate_empty_clusters(
             be, X, sample_weight, centers, sums, weights, step.labels, n_empty
         )
-    return average_centers(be, sums, weights, X.dtype, empty=n_empty > 0)
+    new = average_centers(be, sums, weights, X.dtype, empty=n_empty > 0)
+    shift = xp.sqrt(xp.sum((new - centers) ** 2, axis=1))
+    return new, xp.sum(shift**2)
 
 
 @dataclass

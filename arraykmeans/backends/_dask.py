@@ -191,20 +191,16 @@ class DaskBackend(StandardBackend):
         return [float(v) for v in dask.compute(*values, **_small_compute(values))]
 
     def from_host(self, values: np.ndarray, *, dtype: Any, device: Any) -> Array:
-        import dask.array as da
+        return self.wrap(np.asarray(values, dtype=np.dtype(dtype)))
 
-        values = np.asarray(values, dtype=np.dtype(dtype))
-        return da.from_array(values, chunks=values.shape or ())
-
-    def wrap(self, values: np.ndarray, row_chunks: Any = None) -> Array:
-        """An in-memory NumPy array as a Dask array (one node per chunk)."""
+    def wrap(self, values: np.ndarray) -> Array:
+        """An in-memory NumPy array as a one-chunk Dask array."""
         import dask.array as da
 
         values = np.asarray(values)
-        chunks = values.shape if row_chunks is None else (row_chunks, *values.shape[1:])
         # name=False: a fresh name instead of a hash of the data (hashing the
         # labels of a 1 GB X took longer than comparing them).
-        return da.from_array(values, chunks=chunks or (), name=False)
+        return da.from_array(values, chunks=values.shape or (), name=False)
 
     # ------------------------------------------------------------- data
 
