@@ -613,3 +613,43 @@ def test_huge_and_tiny_values_keep_their_units(factor):
             est.transform(X)[b], single.transform(X[b]), rtol=1e-9
         )
     np.testing.assert_array_equal(est.predict(X), est.labels_)
+
+
+@pytest.mark.parametrize("where", ["numba", "no-numba", "strict"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_seeding_rules_are_one_rule_for_one_problem_and_a_stack(where, dtype):
+    """k-means++ and random rows: a single problem's seeding and the stack's
+    pick the same rows for the same uniforms, whatever the data, weights
+    (zeros included) and k; both are one function over stacks."""
+    from arraykmeans.algorithm import _init
+
+    ak.set_config(use_compiled=where == "numba")
+    xp = np
+    if where == "strict":
+        import array_api_strict as xp
+    be = get_backend(__import__("array_api_compat").array_namespace(xp.asarray(1.0)))
+    for seed in range(6):
+        rng = np.random.RandomState(seed)
+        n, d, k = rng.randint(20, 400), rng.randint(1, 6), rng.randint(1, 12)
+        Xn = (rng.randn(n, d) * rng.uniform(0.1, 10)).astype(dtype)
+        wn = rng.uniform(0.1, 3, n).astype(dtype)
+        wn[rng.rand(n) < 0.2] = 0
+        wn[:k] = 1  # at least k rows of positive weight
+        X, w = xp.asarray(Xn), xp.asarray(wn)
+        single, _ = _init.kmeans_plusplus_init(be, X, k, w, np.random.RandomState(seed))
+        draws = np.random.RandomState(seed).random_sample(
+            (1, _init.kmeans_plusplus_draws(k))
+        )
+        stack = _init.kmeans_plusplus_batched(be, X[None, ...], k, w[None, ...], draws)
+        np.testing.assert_array_equal(np.asarray(single), np.asarray(stack)[0])
+        single = _init.random_init(be, X, k, w, np.random.RandomState(seed))
+        stack = _init.random_init_batched(
+            be, X[None, ...], k, w[None, ...], [np.random.RandomState(seed)]
+        )
+        np.testing.assert_array_equal(np.asarray(single), np.asarray(stack)[0])
+        assert np.all(wn[_rows_of(Xn, np.asarray(single))] > 0)
+
+
+def _rows_of(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The index in X of each of ``rows`` (rows of X)."""
+    return np.array([np.flatnonzero(np.all(r == X, axis=1))[0] for r in rows])

@@ -1,4 +1,4 @@
-"""Initial centres: k-means++ and random rows, for one problem and for a stack.
+"""Initial centres: k-means++, random rows and k-means||, each written once over stacks.
 
 Random numbers are drawn on the host from NumPy ``RandomState`` generators in
 the order scikit-learn draws them and moved to the device as small arrays, so
@@ -50,58 +50,100 @@ def kmeans_plusplus_init(
     """
     xp = be.xp
     n = X.shape[0]
-    device = device_of(X)
-    acc = be.accumulation_dtype(X.dtype, device)
+    acc = be.accumulation_dtype(X.dtype, device_of(X))
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
-
     # Host draws, same stream as scikit-learn: choice(n, p=...) takes one double,
-    # then uniform(size=n_local_trials) for every further centre.
-    first_u = random_state.random_sample()
-    trial_u = random_state.uniform(size=(n_clusters - 1, n_local_trials))
-    first_u = be.from_host(np.asarray([first_u]), dtype=acc, device=device)
-    trial_u = be.from_host(trial_u, dtype=acc, device=device)
+    # then uniform(size=n_local_trials) for every further centre (uniform(0, 1)
+    # is the double itself).
+    draws = random_state.random_sample(
+        kmeans_plusplus_draws(n_clusters, n_local_trials)
+    )
+    rows_to = _distances_from(be, X, x_squared_norms, n_local_trials, acc)
+    indices = _greedy_seeds(
+        be,
+        lambda idx: rows_to(idx[0, :])[None, ...],
+        sample_weight[None, :],
+        draws[None, :],
+        n_local_trials,
+        last=n - 1,
+        acc=acc,
+    )[0, :]
+    return xp.take(X, indices, axis=0), indices
 
-    first = _first_index(be, sample_weight, first_u, acc)
-    distances_to = _distances_from(be, X, x_squared_norms, n_local_trials, acc)
 
-    # The potentials are products with the weights over whole rows of
-    # distances, shaped as scikit-learn shapes them ((1, n) @ (n,), then
-    # (trials, n) @ (n, 1)): the same BLAS call adds the terms in the same
-    # order, so in float32 the same candidate wins.
+def _greedy_seeds(
+    be: StandardBackend,
+    distances_to: Any,
+    sample_weight: Array,
+    draws: np.ndarray,
+    n_local_trials: int,
+    *,
+    last: Array | int,
+    acc: Any,
+) -> Array:
+    """The greedy k-means++ rule for a stack of problems: the rows chosen, (B, k).
+
+    The first centre is row ``choice(n, p=w / w.sum())`` for the first uniform;
+    each further centre is the best of ``n_local_trials`` candidates drawn with
+    probability ∝ w d² (d: the distance to the nearest centre so far), the one
+    whose choice leaves the least potential Σ w d² (first on ties).
+    ``distances_to(idx)`` gives the squared distances (B, m, n) from the rows
+    ``idx`` (B, m) to all rows; ``draws[b]`` are problem b's uniforms (see
+    :func:`kmeans_plusplus_draws`); searches are clipped to ``last``, the last
+    row a problem may choose (its padding rows come after).
+    """
+    xp = be.xp
+    B, n = sample_weight.shape
+    m = n_local_trials
+    device = device_of(sample_weight)
+    trial_u = be.from_host(draws[:, 1:].reshape(B, -1, m), dtype=acc, device=device)
+    first = _first_index(
+        be, sample_weight, be.from_host(draws[:, :1], dtype=acc, device=device), acc
+    )
+    first = xp.minimum(first, last)
     closest = distances_to(first)
-    current_pot = (closest @ sample_weight)[0]
-    closest = closest[0, :]
-    weights_column = sample_weight[:, None]
+    current_pot = _potentials(closest, sample_weight)[:, 0]
+    closest = closest[:, 0, :]
+    offsets = xp.arange(B, device=device) * m
     indices = [first]
-    for c in range(1, n_clusters):
-        rand_vals = trial_u[c - 1, :] * xp.astype(current_pot, acc, copy=False)
-        cum = xp.astype(xp.cumulative_sum(sample_weight * closest), acc, copy=False)
-        candidates = xp.searchsorted(cum, rand_vals)
-        candidates = xp.minimum(candidates, n - 1)
-        dist = xp.minimum(closest[None, :], distances_to(candidates))
-        pots = (dist @ weights_column)[:, 0]
-        best = xp.argmin(pots)
-        best_arr = xp.reshape(best, (1,))
-        current_pot = pots[best]
-        closest = xp.take(dist, best_arr, axis=0)[0, :]
-        indices.append(xp.take(candidates, best_arr))
-    indices = xp.concat(indices)
-    centers = xp.take(X, indices, axis=0)
-    return centers, indices
+    for c in range(trial_u.shape[1]):
+        rand_vals = trial_u[:, c, :] * xp.astype(current_pot, acc)[:, None]
+        cum = xp.astype(
+            xp.cumulative_sum(sample_weight * closest, axis=1), acc, copy=False
+        )
+        candidates = xp.minimum(be.count_sorted(cum, rand_vals, side="left"), last)
+        dist = xp.minimum(closest[:, None, :], distances_to(candidates))
+        pots = _potentials(dist, sample_weight)
+        # Each problem's best trial, as one flat gather (no take_along_axis:
+        # Dask's namespace has none, and this stays lazy there).
+        flat = xp.argmin(pots, axis=1) + offsets
+        current_pot = xp.take(xp.reshape(pots, (B * m,)), flat)
+        closest = xp.take(xp.reshape(dist, (B * m, n)), flat, axis=0)
+        indices.append(xp.take(xp.reshape(candidates, (B * m,)), flat)[:, None])
+    return xp.concat(indices, axis=1)
+
+
+def _potentials(dist: Array, sample_weight: Array) -> Array:
+    """Σ_i w_i dist[b, j, i] → (B, m), as a matrix product shaped as
+    scikit-learn shapes it ((trials, n) @ (n, 1) per problem): the same BLAS
+    call adds the terms in the same order, so in float32 the same candidate
+    wins."""
+    return (dist @ sample_weight[:, :, None])[:, :, 0]
 
 
 def _first_index(
     be: StandardBackend, sample_weight: Array, u: Array, acc: Any
 ) -> Array:
-    """The first centre's index, (1,): NumPy's ``choice(n, p=w / w.sum())``
-    for the uniform ``u``, its cumulative probabilities in ``acc``."""
+    """The first centre's index per problem, (B, 1): NumPy's
+    ``choice(n, p=w / w.sum())`` for the uniforms ``u`` (B, 1), its
+    cumulative probabilities in ``acc``."""
     xp = be.xp
-    n = sample_weight.shape[0]
-    p = sample_weight / xp.sum(sample_weight)
-    cdf = xp.cumulative_sum(xp.astype(p, acc, copy=False))
-    cdf = cdf / cdf[-1]
-    first = xp.searchsorted(cdf, u, side="right")
+    n = sample_weight.shape[1]
+    p = sample_weight / xp.sum(sample_weight, axis=1, keepdims=True)
+    cdf = xp.cumulative_sum(xp.astype(p, acc, copy=False), axis=1)
+    cdf = cdf / cdf[:, -1:]
+    first = be.count_sorted(cdf, u, side="right")
     # minimum, not clip: the same indices, a twentieth of the time on NumPy.
     return xp.minimum(first, n - 1)
 
@@ -175,36 +217,14 @@ def random_init(
     on the device, de-duplication of the (k or fewer) found indices on the host.
     """
     xp = be.xp
-    n = X.shape[0]
-    device = device_of(X)
-    acc = be.accumulation_dtype(X.dtype, device)
     positive = int(xp.sum(xp.astype(sample_weight > 0, xp.int32)))
     if positive < n_clusters:
         raise ValueError(
             f"init='random' needs at least n_clusters={n_clusters} samples with a "
             f"positive sample_weight, got {positive}."
         )
-    p = xp.astype(sample_weight / xp.sum(sample_weight), acc)
-    positions = xp.arange(n, dtype=xp.int64, device=device)
-    found: list[int] = []
-    while len(found) < n_clusters:
-        u = random_state.random_sample(n_clusters - len(found))
-        if found:
-            taken = be.from_host(
-                np.sort(np.asarray(found)), dtype=xp.int64, device=device
-            )
-            slot = xp.minimum(xp.searchsorted(taken, positions), len(found) - 1)
-            p = xp.where(xp.take(taken, slot) == positions, xp.zeros_like(p), p)
-        cdf = xp.cumulative_sum(p)
-        cdf = cdf / cdf[-1]
-        new = be.to_host(
-            xp.searchsorted(
-                cdf, be.from_host(u, dtype=acc, device=device), side="right"
-            ),
-        )
-        _, first_seen = np.unique(new, return_index=True)
-        found.extend(int(i) for i in new[np.sort(first_seen)])
-    indices = be.from_host(np.asarray(found), dtype=xp.int64, device=device)
+    found = _random_indices(be, sample_weight[None, :], n_clusters, [random_state])
+    indices = be.from_host(found[0], dtype=xp.int64, device=device_of(X))
     return xp.take(X, indices, axis=0)
 
 
@@ -240,9 +260,9 @@ def kmeans_parallel_init(
     acc = be.accumulation_dtype(X.dtype, device)
     ell = 2.0 * n_clusters if oversampling_factor is None else oversampling_factor
     first_u = be.from_host(
-        np.asarray([random_state.random_sample()]), dtype=acc, device=device
+        np.asarray([[random_state.random_sample()]]), dtype=acc, device=device
     )
-    chosen = be.to_host(_first_index(be, sample_weight, first_u, acc))
+    chosen = be.to_host(_first_index(be, sample_weight[None, :], first_u, acc))[0]
     closest = nearest = None
     new = chosen
     for r in range(n_rounds + 1):
@@ -371,16 +391,11 @@ def kmeans_plusplus_batched(
     centers : array of shape (B, n_clusters, d)
     """
     xp = be.xp
-    B, n, _ = X.shape
-    device = device_of(X)
-    acc = be.accumulation_dtype(X.dtype, device)
+    B = X.shape[0]
+    acc = be.accumulation_dtype(X.dtype, device_of(X))
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     m = n_local_trials
-    first_u = be.from_host(draws[:, :1], dtype=acc, device=device)
-    trial_u = be.from_host(
-        draws[:, 1:].reshape(B, n_clusters - 1, m), dtype=acc, device=device
-    )
     p = sample_weight / xp.sum(sample_weight, axis=1, keepdims=True)
     fast = be.kmeanspp_batched_indices(
         X,
@@ -389,33 +404,17 @@ def kmeans_plusplus_batched(
         draws[:, 0],
         draws[:, 1:].reshape(B, n_clusters - 1, m),
     )
-    if fast is not None:
-        return be.gather_rows(X, fast)
-    last = _last_valid_index(be, sample_weight > 0)[:, None]
-    cdf = xp.cumulative_sum(xp.astype(p, acc, copy=False), axis=1)
-    cdf = cdf / cdf[:, -1:]
-    first = xp.minimum(be.count_sorted(cdf, first_u, side="right"), last)
-
-    distances_to = _stack_distances_from(be, X, acc)
-    closest = distances_to(first)[:, 0, :]
-    current_pot = xp.sum(closest * sample_weight, axis=1)
-    indices = [first]
-    for c in range(1, n_clusters):
-        rand_vals = trial_u[:, c - 1, :] * xp.astype(current_pot, acc)[:, None]
-        cum = xp.astype(
-            xp.cumulative_sum(sample_weight * closest, axis=1), acc, copy=False
+    if fast is None:
+        fast = _greedy_seeds(
+            be,
+            _stack_distances_from(be, X, acc),
+            sample_weight,
+            draws,
+            m,
+            last=_last_valid_index(be, sample_weight > 0)[:, None],
+            acc=acc,
         )
-        candidates = xp.minimum(be.count_sorted(cum, rand_vals, side="left"), last)
-        dist = xp.minimum(closest[:, None, :], distances_to(candidates))
-        pots = xp.sum(dist * sample_weight[:, None, :], axis=2)
-        best = xp.argmin(pots, axis=1)[:, None]
-        current_pot = xp.take_along_axis(pots, best, axis=1)[:, 0]
-        # Row best[b] of every problem: one gather of whole rows.
-        flat = xp.reshape(best, (B,)) + xp.arange(B, device=device) * m
-        closest = xp.take(xp.reshape(dist, (B * m, n)), flat, axis=0)
-        indices.append(xp.take_along_axis(candidates, best, axis=1))
-    indices = xp.concat(indices, axis=1)
-    return be.gather_rows(X, indices)
+    return be.gather_rows(X, fast)
 
 
 def _stack_distances_from(be: StandardBackend, X: Array, acc: Any) -> Any:
@@ -467,10 +466,23 @@ def random_init_batched(
     p=w/w.sum())``; rounds are batched across the problems that still need
     rows, the small de-duplication of drawn indices happens on the host.
     """
+    found = _random_indices(be, sample_weight, n_clusters, random_states)
+    indices = be.from_host(found, dtype=be.xp.int64, device=device_of(X))
+    return be.gather_rows(X, indices)
+
+
+def _random_indices(
+    be: StandardBackend,
+    sample_weight: Array,
+    n_clusters: int,
+    random_states: list[np.random.RandomState],
+) -> np.ndarray:
+    """The rows (B, n_clusters) that ``random_states[b].choice(n,
+    size=n_clusters, replace=False, p=w[b] / w[b].sum())`` draws, on the host."""
     xp = be.xp
-    B, n, _ = X.shape
-    device = device_of(X)
-    acc = be.accumulation_dtype(X.dtype, device)
+    B, n = sample_weight.shape
+    device = device_of(sample_weight)
+    acc = be.accumulation_dtype(sample_weight.dtype, device)
     p = xp.astype(sample_weight / xp.sum(sample_weight, axis=1, keepdims=True), acc)
     positions = xp.arange(n, device=device)
     found: list[list[int]] = [[] for _ in range(B)]
@@ -492,7 +504,7 @@ def random_init_batched(
             rows = xp.broadcast_to(positions[None, :], (B, n))
             slot = be.count_sorted(taken_dev, rows, side="left")
             slot = xp.clip(slot, max=n_clusters - 1)
-            is_taken = xp.take_along_axis(taken_dev, slot, axis=1) == rows
+            is_taken = be.take_along_rows(taken_dev, slot) == rows
             p = xp.where(is_taken, xp.zeros_like(p), p)
         cdf = xp.cumulative_sum(p, axis=1)
         cdf = cdf / cdf[:, -1:]
@@ -502,5 +514,4 @@ def random_init_batched(
             drawn = new[b, : n_clusters - len(found[b])]
             _, first_seen = np.unique(drawn, return_index=True)
             found[b].extend(int(i) for i in drawn[np.sort(first_seen)])
-    indices = be.from_host(np.asarray(found), dtype=xp.int64, device=device)
-    return be.gather_rows(X, indices)
+    return np.asarray(found)

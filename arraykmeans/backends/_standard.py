@@ -587,6 +587,10 @@ class StandardBackend:
         xp = self.xp
         B, n = rows.shape
         m = values.shape[1]
+        if B == 1:
+            # One problem (a single fit's k-means++): the standard's search.
+            found = xp.searchsorted(rows[0, :], values[0, :], side=side)
+            return xp.astype(found, xp.int64)[None, :]
         totals: list[Array] = []
         for p, r in self.iter_problem_chunks(B, n, 2 * m):
             block = rows[p, r, None]
