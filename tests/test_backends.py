@@ -118,6 +118,43 @@ def test_torch_native_assignment_equals_the_shared_numpy_one(seed, dtype):
         assert isinstance(shared.sums, torch.Tensor)
 
 
+def test_torch_fits_leave_torch_threads_and_numpy_workers_as_they_were():
+    """During a fit on CPU tensors torch runs its small operations in the
+    caller's thread, while the NumPy passes keep the worker count they had
+    (it follows the OpenMP libraries' counts, torch's among them); torch's
+    thread count is restored after the fit, also when the fit fails."""
+    torch = pytest.importorskip("torch")
+    import array_api_compat.torch as txp
+
+    from arraykmeans.backends import _threads
+
+    be = get_backend(txp)
+    X = torch.from_numpy(np.random.RandomState(0).randn(200, 3))
+    before = torch.get_num_threads()
+    workers = _threads.worker_threads()
+    seen = []
+    with be.fitting(X):
+        seen.append((torch.get_num_threads(), _threads.worker_threads()))
+    assert seen == [(1, workers)]
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="n_clusters"):
+        ak.KMeans(500).fit(X)
+    assert torch.get_num_threads() == before
+    ak.KMeans(3, random_state=0, n_init=1).fit(X)
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_count_distinct_agrees_on_every_backend(backend, seed):
+    """Fast counts (bincount, host) give the standard sort-and-count's answer."""
+    rng = np.random.RandomState(seed)
+    k = rng.randint(1, 40)
+    labels = rng.randint(0, k, rng.randint(1, 500)).astype(np.int32)
+    be = get_backend(array_namespace(backend.asarray(labels)))
+    want = len(np.unique(labels))
+    assert be.count_distinct(backend.asarray(labels), k) == want
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_jax_native_assignment_equals_the_shared_numpy_one(seed):
     """CPU JAX arrays are assigned by the NumPy backend on their memory; the

@@ -167,6 +167,11 @@ class StandardBackend:
         """A context that holds BLAS to one thread where that matters (NumPy)."""
         return contextlib.nullcontext()
 
+    def fitting(self, X: Array) -> Any:
+        """A context for a whole fit on ``X``, for a library whose own thread
+        pool competes with the backend's (PyTorch on the CPU)."""
+        return contextlib.nullcontext()
+
     # ----------------------------------------------------------- chunking
 
     def chunk_rows(

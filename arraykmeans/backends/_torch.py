@@ -11,6 +11,8 @@ indices.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,67 @@ class TorchBackend(StandardBackend):
 
         out = torch.zeros((n_segments,), dtype=dtype, device=weights.device)
         return out.index_add_(0, segment_ids.to(torch.int64), weights.to(dtype))
+
+    @contextlib.contextmanager
+    def fitting(self, X: Array) -> Iterator[None]:
+        """On the CPU, torch's own operations run in the caller's thread
+        during the fit (``torch.set_num_threads(1)``, restored after; torch's
+        setting is process-wide).
+
+        The passes over X run in the NumPy backend on the tensors' memory,
+        with its own threads; the algorithm's torch operations are on small
+        (k, d) arrays. torch runs those of 32768 elements or more on its
+        OpenMP threads, which then spin-wait for the next parallel region
+        and hold cores the next NumPy pass needs: at (5000, 512) float64,
+        k=64, on 2 cores a fit took 1.85x NumPy's time with torch's 2 threads
+        and 1.07x with one.
+        """
+        import torch
+
+        if X.device.type != "cpu" or torch.get_num_threads() == 1:
+            yield
+            return
+        from .._config import config_context
+        from ._threads import worker_threads
+
+        # The NumPy passes keep the thread count they had: it follows the
+        # OpenMP libraries' counts, torch's among them.
+        workers = worker_threads()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with config_context(n_threads=workers):
+                yield
+        finally:
+            torch.set_num_threads(threads)
+
+    def assign_chunked(self, X, centers, *, previous=None, **options):
+        """The standard assignment; on the CPU, whether labels changed is
+        compared by NumPy on the tensors' memory.
+
+        torch runs an elementwise operation over n labels on its OpenMP
+        threads, which then spin-wait for the next parallel region and hold a
+        core the following compiled NumPy pass needs: on 2 cores that
+        comparison made torch's fits 1.5x NumPy's at (100000, 32) float32,
+        k=100, against 1.03x without it.
+        """
+        step = super().assign_chunked(X, centers, **options)
+        if previous is not None:
+            if step.labels.device.type == "cpu":
+                import torch
+
+                differ = np.any(step.labels.numpy() != previous.numpy())
+                step.changed = torch.asarray(bool(differ))
+            else:
+                step.changed = self.xp.any(step.labels != previous)
+        return step
+
+    def count_distinct(self, labels: Array, k: int) -> int:
+        # A count per label (O(n)); torch's sort of 100000 labels took 0.1 s
+        # on one thread, half a 10-iteration fit at (100000, 32), k=100.
+        import torch
+
+        return int(torch.count_nonzero(torch.bincount(labels, minlength=k)))
 
     def _assign(self, X, centers, sample_weight, accumulate, acc_dtype, offset, scale):
         """On the CPU, the NumPy backend's assignment on the same memory;

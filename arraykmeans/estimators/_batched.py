@@ -120,7 +120,10 @@ def _fit_batched(
         X, w = be.xp.asarray(out_be.to_host(X)), be.xp.asarray(out_be.to_host(w))
         if init_is_array:
             init = be.xp.asarray(out_be.to_host(init))
-    fit = _fit_checked(be, X, w, k, init, n_init, max_iter, tol, seeds, result_dtype)
+    with be.fitting(X):
+        fit = _fit_checked(
+            be, X, w, k, init, n_init, max_iter, tol, seeds, result_dtype
+        )
     if out_be is not be:
         fit = _results_back(out_be, fit)
     return fit

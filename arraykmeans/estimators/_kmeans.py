@@ -194,18 +194,19 @@ class KMeans(_BaseKMeans):
         if not isinstance(init, str) and not callable(init):
             init = frame.apply(xp, init)
         best = None
-        for _ in range(n_init):
-            centers = _init.initial_centers(
-                be, Xc, self.n_clusters, init, sample_weight, random_state
-            )
-            if self.verbose:
-                print("Initialization complete")
-            result = _lloyd.lloyd(
-                be, Xc, sample_weight, centers, max_iter=self.max_iter, tol=tol,
-                verbose=bool(self.verbose), unit=frame.unit,
-            )  # fmt: skip
-            if _lloyd.is_better(be, result, best):
-                best = result
+        with be.fitting(X):
+            for _ in range(n_init):
+                centers = _init.initial_centers(
+                    be, Xc, self.n_clusters, init, sample_weight, random_state
+                )
+                if self.verbose:
+                    print("Initialization complete")
+                result = _lloyd.lloyd(
+                    be, Xc, sample_weight, centers, max_iter=self.max_iter,
+                    tol=tol, verbose=bool(self.verbose), unit=frame.unit,
+                )  # fmt: skip
+                if _lloyd.is_better(be, result, best):
+                    best = result
         self._store_fit(be, best, frame, result_dtype, n_init)
         return self
 
