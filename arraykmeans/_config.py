@@ -31,6 +31,7 @@ def _defaults() -> dict[str, Any]:
         "use_compiled": _env_default_compiled(),
         "use_gpu_kernels": True,
         "use_scipy": True,
+        "share_cpu_memory": True,
         "compiled_min_work": 2**16,
         "thread_min_work": 2**27,
         "compact_min_problems": 8,
@@ -45,6 +46,7 @@ _CHECKS: dict[str, tuple[str, float, bool]] = {
     "use_compiled": ("bool", 0, False),
     "use_gpu_kernels": ("bool", 0, False),
     "use_scipy": ("bool", 0, False),
+    "share_cpu_memory": ("bool", 0, False),
     "compiled_min_work": ("int", 0, False),
     "thread_min_work": ("int", 0, False),
     "compact_min_problems": ("int", 1, False),
@@ -96,6 +98,11 @@ def get_config() -> dict[str, Any]:
         ``use_scipy`` : bool
             Use SciPy's sparse products for centre sums on NumPy when SciPy is
             installed. Default True.
+        ``share_cpu_memory`` : bool
+            Fit PyTorch tensors and JAX arrays on the CPU (float32, float64)
+            with the NumPy backend on their own memory (no copy), results
+            returned in their library; False: with the library's own
+            operations (as on an accelerator). Default True.
         ``compiled_min_work`` : int
             Calls doing less work than this (multiply-adds of an assignment
             step, elements of a pass) use plain NumPy and never load numba.

@@ -91,7 +91,7 @@ class Backend:
             return x.get()
         if self.name == "dask":
             return np.asarray(x.compute())
-        if self.name in ("numpy", "jax"):
+        if self.name in ("numpy", "jax", "jax-native"):
             return np.asarray(x)
         if self.name.startswith("torch"):
             return x.detach().cpu().numpy()
@@ -121,14 +121,17 @@ def _backends() -> list[Any]:
         params.append(pytest.param(("numpy", None, dt), id=f"numpy-{dt}"))
     # PyTorch (CPU), JAX (float64 with x64 enabled) and Dask (NumPy chunks):
     # run where installed, skipped otherwise.
-    for lib in ("torch", "jax", "dask"):
+    # "-native": CPU tensors fitted with the library's own operations (the
+    # code accelerators run), not with NumPy on their memory.
+    for lib in ("torch", "torch-native", "jax", "jax-native", "dask"):
         for dt in ("float64", "float32"):
             params.append(
                 pytest.param(
                     (lib, None, dt),
                     id=f"{lib}-{dt}",
                     marks=pytest.mark.skipif(
-                        not _installed(lib), reason=f"{lib} not installed"
+                        not _installed(lib.split("-")[0]),
+                        reason=f"{lib} not installed",
                     ),
                 )
             )
@@ -169,27 +172,34 @@ def _backends() -> list[Any]:
 
 
 @pytest.fixture(params=_backends())
-def backend(request: pytest.FixtureRequest) -> Backend:
+def backend(request: pytest.FixtureRequest) -> Any:
     name, dev, dt = request.param
+    import arraykmeans as ak
+
+    with ak.config_context(share_cpu_memory=not name.endswith("-native")):
+        yield _backend(name, dev, dt)
+
+
+def _backend(name: str, dev: Any, dt: str) -> Backend:
     if name == "numpy":
         return Backend("numpy", np, "cpu", dt)
     if name == "strict":
         import array_api_strict as xp
 
         return Backend("strict", xp, xp.Device(dev), dt)
-    if name in ("torch", "torch-cuda"):
+    if name in ("torch", "torch-native", "torch-cuda"):
         import array_api_compat.torch as xp
         import torch
 
         where = torch.device("cuda" if name == "torch-cuda" else "cpu")
         return Backend(name, xp, where, dt)
-    if name == "jax":
+    if name in ("jax", "jax-native"):
         import jax
 
         jax.config.update("jax_enable_x64", True)
         import jax.numpy as xp
 
-        return Backend("jax", xp, jax.devices("cpu")[0], dt)
+        return Backend(name, xp, jax.devices("cpu")[0], dt)
     if name == "dask":
         import array_api_compat.dask.array as xp
 
@@ -213,7 +223,7 @@ def assert_same_place(backend: Backend, x: Any) -> None:
     elif backend.name.startswith("torch"):
         assert type(x).__module__.startswith("torch"), type(x)
         assert device(x).type == backend.device.type
-    elif backend.name == "jax":
+    elif backend.name.startswith("jax"):
         assert type(x).__module__.startswith("jax"), type(x)
     elif backend.name == "dask":
         assert type(x).__module__.startswith("dask"), type(x)

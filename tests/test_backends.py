@@ -38,10 +38,43 @@ def test_one_backend_per_namespace(backend):
     be = get_backend(xp)
     assert be is get_backend(xp)
     assert isinstance(be, StandardBackend)
-    expected = {"strict": "standard", "torch-cuda": "torch"}.get(
-        backend.name, backend.name
-    )
+    expected = {"strict": "standard"}.get(backend.name, backend.name.split("-")[0])
     assert be.name == expected
+
+
+def test_cpu_tensors_are_fitted_on_their_memory_unless_configured_not_to():
+    """PyTorch and JAX CPU arrays of float32/float64 have the NumPy backend as
+    host twin (``share_cpu_memory``); other dtypes and the setting off have
+    none; either way a fit returns the library's arrays with the same labels."""
+    torch = pytest.importorskip("torch")
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)  # as the backend fixture does
+    import jax.numpy as jnp
+
+    X = np.random.RandomState(0).randn(300, 3)
+    for lib in (torch.asarray, jnp.asarray):
+        Xl = lib(X)
+        be = get_backend(array_namespace(Xl))
+        assert be.host_twin(Xl).name == "numpy"
+        assert be.host_twin(lib(X.astype(np.int64))) is None
+        with ak.config_context(share_cpu_memory=False):
+            assert be.host_twin(Xl) is None
+            native = ak.KMeans(4, random_state=0, n_init=1).fit(Xl)
+        shared = ak.KMeans(4, random_state=0, n_init=1).fit(Xl)
+        for km in (native, shared):
+            assert type(km.cluster_centers_) is type(Xl)
+            assert type(km.labels_) is type(Xl)
+        np.testing.assert_array_equal(np.asarray(native.labels_), shared.labels_)
+        np.testing.assert_array_equal(
+            np.asarray(shared.labels_),
+            ak.KMeans(4, random_state=0, n_init=1).fit(X).labels_,
+        )
+    assert (
+        get_backend(array_namespace(torch.zeros(3))).host_twin(
+            torch.zeros((3, 2), dtype=torch.float16)
+        )
+        is None
+    )
 
 
 class TestSettings:

@@ -191,7 +191,8 @@ class DaskBackend(StandardBackend):
         return [float(v) for v in dask.compute(*values, **_small_compute(values))]
 
     def from_host(self, values: np.ndarray, *, dtype: Any, device: Any) -> Array:
-        return self.wrap(np.asarray(values, dtype=np.dtype(dtype)))
+        dtype = None if dtype is None else np.dtype(dtype)
+        return self.wrap(np.asarray(values, dtype=dtype))
 
     def wrap(self, values: np.ndarray) -> Array:
         """An in-memory NumPy array as a one-chunk Dask array."""

@@ -172,6 +172,12 @@ class StandardBackend:
         pool competes with the backend's (PyTorch on the CPU)."""
         return contextlib.nullcontext()
 
+    def host_twin(self, X: Array) -> StandardBackend | None:
+        """A backend that fits ``X`` on the host memory it shares, without a
+        copy and faster than this one (NumPy for CPU tensors); None if none.
+        The fit's results are moved back to this backend's library."""
+        return None
+
     # ----------------------------------------------------------- chunking
 
     def chunk_rows(

