@@ -4,7 +4,8 @@ The same call clusters NumPy arrays on the CPU, CuPy arrays on a GPU and any
 other array library that follows the standard, returning results in the
 caller's library, on the caller's device, in the caller's dtype. The API is
 scikit-learn's: ``KMeans``, ``k_means`` and ``kmeans_plusplus``, plus
-``BatchedKMeans`` for stacks of problems.
+``BatchedKMeans`` for stacks of problems and ``MiniBatchKMeans`` for large or
+streamed data.
 
 The package has three layers: :mod:`arraykmeans.estimators` (the public
 classes and functions), :mod:`arraykmeans.algorithm` (initialisation, Lloyd's
@@ -15,7 +16,14 @@ loop, relocation, the centring frame, written once) and
 from ._config import config_context, get_config, set_config
 from ._exceptions import ArrayMismatchError, ConvergenceWarning, NotFittedError
 from .algorithm._seeds import batch_seeds
-from .estimators import BatchedKMeans, KMeans, batched_k_means, k_means, kmeans_plusplus
+from .estimators import (
+    BatchedKMeans,
+    KMeans,
+    MiniBatchKMeans,
+    batched_k_means,
+    k_means,
+    kmeans_plusplus,
+)
 
 __version__ = "0.1.0"
 
@@ -24,6 +32,7 @@ __all__ = [
     "BatchedKMeans",
     "ConvergenceWarning",
     "KMeans",
+    "MiniBatchKMeans",
     "NotFittedError",
     "__version__",
     "batch_seeds",

@@ -797,3 +797,43 @@ if numba is not None:
             return _assign_direct_for(d) if 1 <= d <= 16 else None
 
     KERNELS = _Kernels
+
+    @numba.njit(nogil=True, cache=_CACHE)
+    def minibatch_move(rows, weights, labels, centers, counts, out):  # pragma: no cover
+        """The mini-batch update of scikit-learn's ``_minibatch_update_dense``.
+
+        ``out[c] = (counts[c] * centers[c] + Σ weights[i] * rows[i]) /
+        (counts[c] + Σ weights[i])`` over the rows labelled ``c``, for every
+        centre whose batch weight is positive (``out[c] = centers[c]``
+        otherwise); ``counts`` is updated in place. Every operation is
+        scikit-learn's, in the data dtype and in the same order (rows added
+        one after the other, in batch order, to ``counts[c] * centers[c]``,
+        then a product by ``1 / counts[c]``; no fused multiply-adds), so
+        the centres are its centres bit for bit.
+        """
+        n, d = rows.shape
+        k = centers.shape[0]
+        dt = centers.dtype
+        one = dt.type(1)
+        batch = np.zeros(k, dtype=dt)
+        for i in range(n):
+            batch[labels[i]] += weights[i]
+        for c in range(k):
+            scale = counts[c] if batch[c] > 0 else one
+            for t in range(d):
+                out[c, t] = centers[c, t] * scale
+        for i in range(n):
+            c = labels[i]
+            if batch[c] > 0:
+                w = weights[i]
+                for t in range(d):
+                    out[c, t] += rows[i, t] * w
+        for c in range(k):
+            if batch[c] > 0:
+                counts[c] += batch[c]
+                alpha = one / counts[c]
+                for t in range(d):
+                    out[c, t] *= alpha
+
+    _Kernels.minibatch_move = staticmethod(minibatch_move)
+    _Kernels.argmin_rows = staticmethod(argmin_rows)

@@ -839,3 +839,50 @@ class NumpyBackend(StandardBackend):
 
         _map_problems(B, work)
         return out
+
+    def minibatch_update(self, X, sample_weight, centers, weight_sums):
+        """scikit-learn's mini-batch update, bit for bit given the same labels.
+
+        Labels come from BLAS blocks ``‖c‖² − 2 x·c`` (scikit-learn's
+        expanded form; one-thread products on cache-sized blocks); the move is
+        the compiled loop :func:`~arraykmeans.backends._numba_kernels.minibatch_move`
+        or, without numba, ``np.add.at``, which also adds the rows one after
+        the other in batch order. See :meth:`StandardBackend.minibatch_update`.
+        """
+        X = np.ascontiguousarray(X)
+        n, d = X.shape
+        k = centers.shape[0]
+        kernels = _compiled_kernels(n * k * d, X, centers, sample_weight, weight_sums)
+        labels = self._minibatch_labels(X, centers, kernels)
+        counts = np.array(weight_sums, copy=True)
+        if kernels is not None:
+            inertia = kernels.inertia_rows(X, centers, labels, sample_weight)
+            new = np.empty_like(centers)
+            kernels.minibatch_move(X, sample_weight, labels, centers, counts, new)
+            return new, counts, np.float64(inertia)
+        inertia = self.weighted_inertia(X, sample_weight, centers, labels)
+        batch = np.zeros(k, dtype=X.dtype)
+        np.add.at(batch, labels, sample_weight)
+        moved = batch > 0
+        acc = centers * np.where(moved, weight_sums, 1)[:, None]
+        np.add.at(acc, labels, X * sample_weight[:, None])
+        counts[moved] += batch[moved]
+        alpha = 1 / np.where(moved, counts, 1)
+        new = np.where(moved[:, None], acc * alpha[:, None], centers)
+        return new, counts, np.float64(inertia)
+
+    def _minibatch_labels(self, X, centers, kernels):
+        """Closest centres from BLAS blocks of cache size: first index on ties."""
+        n = X.shape[0]
+        k = centers.shape[0]
+        neg2_ct = (centers * -2).T
+        c_norms = _row_sq_norms(centers)
+        labels = np.empty(n, dtype=np.int32)
+        rows = max(MIN_CHUNK_ROWS, NUMPY_CHUNK_BYTES // (X.dtype.itemsize * max(k, 1)))
+        for sl in iter_chunks(n, rows):
+            dist = X[sl] @ neg2_ct
+            if kernels is not None:
+                kernels.argmin_rows(dist[None], c_norms[None], labels[None, sl])
+            else:
+                labels[sl] = np.argmin(dist + c_norms, axis=1)
+        return labels

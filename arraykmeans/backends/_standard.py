@@ -720,6 +720,54 @@ class StandardBackend:
                 totals[-1] = totals[-1] + part
         return _joined(xp, totals)
 
+    # ------------------------------------------------------ mini-batch step
+
+    def minibatch_update(
+        self, X: Array, sample_weight: Array, centers: Array, weight_sums: Array
+    ) -> tuple[Array, Array, Array]:
+        """One mini-batch update, as scikit-learn's ``_minibatch_update_dense``.
+
+        Each row of the batch goes to its closest centre; a centre that
+        received weight ``s`` on top of the weight ``W`` it has seen so far
+        moves to ``(W c + Σ w x) / (W + s)``, i.e. per-centre learning rate
+        ``s / (W + s)``; the others stay where they are.
+
+        Parameters
+        ----------
+        X : array of shape (b, d)
+            The batch.
+        sample_weight : array of shape (b,), X's dtype
+        centers : array of shape (k, d), X's dtype
+        weight_sums : array of shape (k,), X's dtype
+            The weight every centre has seen so far (not modified).
+
+        Returns
+        -------
+        centers : array of shape (k, d)
+            The moved centres (new array).
+        weight_sums : array of shape (k,)
+            The weights seen, this batch's included.
+        inertia : 0-d array, accumulation dtype
+            ``Σ w ‖x − c‖²`` of the batch to the centres *before* the move.
+
+        Here the sums are one-hot products (the weighted rows of each centre
+        added in one product, not one after the other as scikit-learn
+        does): the same centres to rounding.
+        """
+        xp = self.xp
+        k = centers.shape[0]
+        acc = self.accumulation_dtype(X.dtype, device_of(X))
+        labels = self.assign_chunked(X, centers).labels
+        sq = self.sq_distances_to_assigned(X, centers, labels, dtype=acc)
+        inertia = sq @ xp.astype(sample_weight, acc, copy=False)
+        batch_weight = self.weight_sum(sample_weight, labels, k, dtype=X.dtype)
+        sums = self.segment_sum(X * sample_weight[:, None], labels, k, dtype=X.dtype)
+        moved = batch_weight > 0
+        counts = weight_sums + batch_weight
+        alpha = 1 / xp.where(moved, counts, xp.ones_like(counts))
+        new = (centers * weight_sums[:, None] + sums) * alpha[:, None]
+        return xp.where(moved[:, None], new, centers), counts, inertia
+
 
 def _framed(Xc: Array, offset: Array | None, scale: float) -> Array:
     """Rows moved into the centres' frame: ``x * scale - offset``."""

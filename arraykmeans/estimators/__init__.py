@@ -2,5 +2,13 @@
 
 from ._batched import BatchedKMeans, batched_k_means
 from ._kmeans import KMeans, k_means, kmeans_plusplus
+from ._minibatch import MiniBatchKMeans
 
-__all__ = ["BatchedKMeans", "KMeans", "batched_k_means", "k_means", "kmeans_plusplus"]
+__all__ = [
+    "BatchedKMeans",
+    "KMeans",
+    "MiniBatchKMeans",
+    "batched_k_means",
+    "k_means",
+    "kmeans_plusplus",
+]
