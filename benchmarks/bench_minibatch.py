@@ -68,18 +68,6 @@ def _fit(cls, X, args, batch_size):
     return time.perf_counter() - start, est
 
 
-def _floor(X, n_steps: int, batch_size: int, k: int, repeat: int) -> float:
-    """The products a fit cannot avoid, timed here: one batch's, ``n_steps``
-    times, and one over the whole of X."""
-    import numpy as np
-
-    Ct = np.ascontiguousarray(X[:k].T)
-    batch = np.ascontiguousarray(X[:batch_size])
-    per_batch = cm.median_synced_seconds(lambda: batch @ Ct, lambda: None, 20)
-    whole = cm.median_synced_seconds(lambda: X @ Ct, lambda: None, repeat)
-    return n_steps * per_batch + whole
-
-
 def _one_batch_size(X, args, batch_size: int) -> tuple[dict, list]:
     import numpy as np
     from sklearn.cluster import MiniBatchKMeans as SKMiniBatchKMeans
@@ -96,14 +84,12 @@ def _one_batch_size(X, args, batch_size: int) -> tuple[dict, list]:
             times[name].append(seconds)
     sk, ours = fitted["scikit-learn"], fitted["arraykmeans"]
     med = {name: cm.median(v) for name, v in times.items()}
-    floor = _floor(X, ours.n_steps_, batch_size, args.k, args.repeat)
     same = bool(np.array_equal(sk.labels_, ours.labels_))
     diff = float(np.abs(sk.cluster_centers_ - ours.cluster_centers_).max())
     result = {
         "batch_size": batch_size,
         "times": times,
         "medians": med,
-        "floor": floor,
         "n_steps": {"scikit-learn": sk.n_steps_, "arraykmeans": ours.n_steps_},
         "same_labels": same,
         "max_centre_difference": diff,
@@ -114,7 +100,6 @@ def _one_batch_size(X, args, batch_size: int) -> tuple[dict, list]:
         cm.fmt_s(med["scikit-learn"]),
         cm.fmt_s(med["arraykmeans"]),
         f"**{med['scikit-learn'] / med['arraykmeans']:.2f}x**",
-        cm.fmt_s(floor),
         "yes" if same and sk.n_steps_ == ours.n_steps_ else "NO",
         f"{diff:.1e}",
     ]
@@ -131,7 +116,7 @@ def main() -> None:
         doc["results"].append(result)
         rows.append(row)
     headers = [
-        "batch", "steps", "scikit-learn s", "arraykmeans s", "sk / ak", "floor s",
+        "batch", "steps", "scikit-learn s", "arraykmeans s", "sk / ak",
         "same fit", "max |Δc|",
     ]  # fmt: skip
     lines = [
