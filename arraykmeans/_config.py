@@ -32,6 +32,7 @@ def _defaults() -> dict[str, Any]:
         "use_gpu_kernels": True,
         "use_scipy": True,
         "share_cpu_memory": True,
+        "dask_persist_bytes": None,
         "compiled_min_work": 2**16,
         "thread_min_work": 2**27,
         "compact_min_problems": 8,
@@ -47,6 +48,7 @@ _CHECKS: dict[str, tuple[str, float, bool]] = {
     "use_gpu_kernels": ("bool", 0, False),
     "use_scipy": ("bool", 0, False),
     "share_cpu_memory": ("bool", 0, False),
+    "dask_persist_bytes": ("number", 0.0, True),
     "compiled_min_work": ("int", 0, False),
     "thread_min_work": ("int", 0, False),
     "compact_min_problems": ("int", 1, False),
@@ -103,6 +105,11 @@ def get_config() -> dict[str, Any]:
             with the NumPy backend on their own memory (no copy), results
             returned in their library; False: with the library's own
             operations (as on an accelerator). Default True.
+        ``dask_persist_bytes`` : float or None
+            A Dask X up to this many bytes is held in memory (persisted) once
+            centred; larger ones are read from their source on every pass.
+            None (the default): half the memory of the current ``distributed``
+            client's workers, or of this machine's available memory.
         ``compiled_min_work`` : int
             Calls doing less work than this (multiply-adds of an assignment
             step, elements of a pass) use plain NumPy and never load numba.
@@ -179,6 +186,11 @@ def set_config(**settings: Any) -> None:
     use_compiled, use_gpu_kernels, use_scipy : bool, optional
         Switch a fast path off (or back on). Results are the same labels either
         way (the fast paths are tested against the plain array code).
+    share_cpu_memory : bool, optional
+        Fit PyTorch/JAX CPU arrays with the NumPy backend on their memory
+        (True, the default) or with their own operations; see :func:`get_config`.
+    dask_persist_bytes : float or None, optional
+        The largest Dask X held in memory during a fit; see :func:`get_config`.
     compiled_min_work, thread_min_work, compact_min_problems, compact_ratio : optional
         Tuning thresholds; see :func:`get_config`.
 

@@ -170,3 +170,39 @@ def test_settings_reach_the_blocks(monkeypatch):
         ak.KMeans(3, n_init=1, max_iter=2, random_state=0).fit(_dask(X))
     assert len(seen) >= 4
     assert set(seen) == {7}
+
+
+def test_data_larger_than_the_budget_are_read_once_per_pass():
+    """Data over the persist budget stay lazy: every Lloyd iteration reads each
+    input block once (one pass), a fixed number of set-up passes come on top
+    (the finiteness check, the column means and variances, the seeding, the
+    final labels), and the fit is the one made with X held in memory."""
+    X = _data()
+    reads = []
+    lock = threading.Lock()
+
+    def read(block):
+        if block.shape[0]:  # not Dask's probe of the output type
+            with lock:
+                reads.append(block.shape[0])
+        return block
+
+    Xd = _dask(X).map_blocks(read, dtype=X.dtype)
+    blocks = Xd.numblocks[0]
+    passes, iterations = [], []
+    for max_iter in (2, 9):
+        fit = ak.KMeans(6, n_init=1, tol=0, max_iter=max_iter, random_state=0)
+        held = fit.fit(Xd)
+        held_labels, held_iter = np.asarray(held.labels_), held.n_iter_
+        reads.clear()
+        with ak.config_context(dask_persist_bytes=1):
+            streamed = ak.KMeans(6, n_init=1, tol=0, max_iter=max_iter, random_state=0)
+            streamed.fit(Xd)
+        np.testing.assert_array_equal(np.asarray(streamed.labels_), held_labels)
+        assert streamed.n_iter_ == held_iter
+        assert len(reads) % blocks == 0
+        passes.append(len(reads) // blocks)
+        iterations.append(streamed.n_iter_)
+    assert iterations[1] > iterations[0]
+    for p, i in zip(passes, iterations, strict=True):
+        assert i <= p <= i + 6, (passes, iterations)

@@ -12,7 +12,11 @@ centres (k × d) is small. What this backend changes:
   start from fresh, one-node graphs: the cost of an iteration does not grow
   with the iterations before it.
 - **The data are persisted** once centred (``centre_columns``), so every
-  iteration reads X from memory rather than recomputing its graph.
+  iteration reads X from memory rather than recomputing its graph — when
+  they fit: up to half the memory of the workers of the current
+  ``distributed`` client (or of this machine without one), or the setting
+  ``dask_persist_bytes``. Larger data stay lazy and every pass reads them
+  from their source (a file, a generator) once, block by block.
 - **Prediction stays lazy**: a non-accumulating assignment (``predict``) maps
   the blocks and returns a Dask array of labels computed from the centres
   alone, not a graph of the fit.
@@ -220,7 +224,9 @@ class DaskBackend(StandardBackend):
         n = X.shape[0]
         (total,) = dask.compute(self.xp.sum(self.xp.astype(X, acc), axis=0))
         mean = (total / n).astype(X.dtype)
-        Xc = (X - mean).persist()
+        Xc = X - mean
+        if X.nbytes <= _persist_budget():
+            Xc = Xc.persist()
         Xa = self.xp.astype(Xc, acc)
         s1, s2 = dask.compute(self.xp.sum(Xa, axis=0), self.xp.sum(Xa * Xa, axis=0))
         var = s2 / n - (s1 / n) ** 2
@@ -315,6 +321,30 @@ class DaskBackend(StandardBackend):
         idx = self.to_host(indices)
         rows = np.arange(idx.shape[0])[:, None]
         return X.vindex[rows, idx]
+
+
+def _persist_budget() -> float:
+    """Bytes of data a fit may hold in memory: the setting
+    ``dask_persist_bytes``, else half the memory of the current
+    ``distributed`` client's workers, else half this machine's available
+    memory (everything if that is unknown)."""
+    from .._config import _settings
+
+    configured = _settings()["dask_persist_bytes"]
+    if configured is not None:
+        return float(configured)
+    try:
+        from distributed import default_client
+
+        workers = default_client().scheduler_info()["workers"].values()
+        return 0.5 * sum(float(w.get("memory_limit") or np.inf) for w in workers)
+    except (ImportError, ValueError):
+        pass
+    try:
+        import psutil
+    except ImportError:
+        return np.inf
+    return 0.5 * psutil.virtual_memory().available
 
 
 def _inertia_block(xb, wb, centers, lb, settings):
