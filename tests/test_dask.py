@@ -206,3 +206,37 @@ def test_data_larger_than_the_budget_are_read_once_per_pass():
     assert iterations[1] > iterations[0]
     for p, i in zip(passes, iterations, strict=True):
         assert i <= p <= i + 6, (passes, iterations)
+
+
+def test_kmeans_parallel_passes_do_not_grow_with_the_centres():
+    """k-means|| on data over the persist budget: a fixed number of passes
+    over X whatever the number of centres (k-means++ makes one per centre):
+    the set-up, two per round (gathering the round's candidates from X, then
+    the distances to them, in one computation with the nearest-candidate
+    update) and one Lloyd iteration; the seeding is the one made with X held
+    in memory."""
+    X = _data(n=4000, k=6)
+    reads = []
+    lock = threading.Lock()
+
+    def read(block):
+        if block.shape[0]:
+            with lock:
+                reads.append(block.shape[0])
+        return block
+
+    Xd = _dask(X).map_blocks(read, dtype=X.dtype)
+    blocks = Xd.numblocks[0]
+    seen = {}
+    for k in (4, 12):
+        fit = ak.KMeans(k, init="k-means||", n_init=1, max_iter=1, random_state=0)
+        held = np.asarray(fit.fit(Xd).cluster_centers_)
+        reads.clear()
+        with ak.config_context(dask_persist_bytes=1), _Computes() as counter:
+            fit.fit(Xd)
+        np.testing.assert_array_equal(np.asarray(fit.cluster_centers_), held)
+        assert len(reads) % blocks == 0
+        seen[k] = (len(reads) // blocks, counter.count)
+    # 3 set-up passes, the first candidate, 2 per round for 5 rounds and the
+    # last round's distances, the candidates' weights and one iteration.
+    assert seen[4][0] == seen[12][0] <= 3 + 1 + 2 * 5 + 2 + 2 + 1, seen

@@ -278,7 +278,7 @@ def kmeans_parallel_init(
             nearest = xp.where(dist < closest, position, nearest)
             closest = xp.minimum(closest, dist)
         # Held where lazy: the next round and this one's sampling read them.
-        closest, nearest = be.settle(closest), be.settle(nearest)
+        closest, nearest = be.settle(closest, nearest)
         weighted = closest * xp.astype(sample_weight, acc)
         total = float(xp.sum(weighted))
         if total == 0 or r == n_rounds:
@@ -296,7 +296,10 @@ def kmeans_parallel_init(
     # last round's candidates were measured above, none are added after).
     cand = xp.take(X, be.from_host(chosen, dtype=xp.int64, device=device), axis=0)
     cand_w = be.weight_sum(sample_weight, nearest, chosen.size, dtype=acc)
-    return _recluster(be, cand, xp.astype(cand_w, X.dtype), n_clusters, random_state)
+    # Held where lazy: the reclustering's iterations would each gather the
+    # candidates from X again.
+    cand, cand_w = be.settle(cand, xp.astype(cand_w, X.dtype))
+    return _recluster(be, cand, cand_w, n_clusters, random_state)
 
 
 def _recluster(

@@ -112,7 +112,7 @@ def minibatch_step(
         moved = _reassign(be, X, state, random_state, reassignment_ratio, verbose)
         if moved and want_change:
             change = float(xp.sum((state.centers - old) ** 2))
-    state.centers, state.counts = be.settle(state.centers), be.settle(state.counts)
+    state.centers, state.counts = be.settle(state.centers, state.counts)
     return float(host[k]), change
 
 

@@ -177,8 +177,12 @@ class DaskBackend(StandardBackend):
     ):
         yield slice(0, n_problems), slice(0, n_rows)
 
-    def settle(self, x: Array) -> Array:
-        return x.persist()
+    def settle(self, *arrays: Array) -> Any:
+        import dask
+
+        # One persist: the arrays' shared graph (a pass over X) runs once.
+        held = dask.persist(*arrays)
+        return held[0] if len(held) == 1 else held
 
     def host_backend(self) -> StandardBackend:
         """The backend stacks are fitted with once read into memory."""

@@ -158,10 +158,11 @@ class StandardBackend:
         except (TypeError, ValueError):
             return self.xp.asarray(values.tolist(), dtype=dtype, device=device)
 
-    def settle(self, x: Array) -> Array:
-        """``x`` computed and held, for a lazy library (the result of one
-        pass that several later steps read); other libraries return it."""
-        return x
+    def settle(self, *arrays: Array) -> Any:
+        """The arrays computed and held, for a lazy library (the results of
+        one pass that several later steps read), in one computation; other
+        libraries return them. One array in, one out; several, a tuple."""
+        return arrays[0] if len(arrays) == 1 else arrays
 
     def one_blas_thread(self) -> Any:
         """A context that holds BLAS to one thread where that matters (NumPy)."""
