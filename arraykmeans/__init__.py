@@ -5,7 +5,7 @@ other array library that follows the standard, returning results in the
 caller's library, on the caller's device, in the caller's dtype. The API is
 scikit-learn's: ``KMeans``, ``k_means`` and ``kmeans_plusplus``, plus
 ``BatchedKMeans`` for stacks of problems and ``MiniBatchKMeans`` for large or
-streamed data.
+streamed data; ``KMeansParallel`` holds the options of ``init="k-means||"``.
 
 The package has three layers: :mod:`arraykmeans.estimators` (the public
 classes and functions), :mod:`arraykmeans.algorithm` (initialisation, Lloyd's
@@ -19,6 +19,7 @@ from .algorithm._seeds import batch_seeds
 from .estimators import (
     BatchedKMeans,
     KMeans,
+    KMeansParallel,
     MiniBatchKMeans,
     batched_k_means,
     k_means,
@@ -32,6 +33,7 @@ __all__ = [
     "BatchedKMeans",
     "ConvergenceWarning",
     "KMeans",
+    "KMeansParallel",
     "MiniBatchKMeans",
     "NotFittedError",
     "__version__",

@@ -405,16 +405,28 @@ def check_random_state_param(owner: str, value: Any) -> None:
 
 
 def check_init_param(
-    owner: str, init: Any, *, callable_ok: bool, names: tuple[str, ...] = ()
+    owner: str,
+    init: Any,
+    *,
+    callable_ok: bool,
+    names: tuple[str, ...] = (),
+    objects: tuple[type, ...] = (),
 ) -> None:
-    """``init``: 'k-means++', 'random', one of ``names``, an array-like, or
+    """``init``: 'k-means++', 'random', one of ``names``, an instance of one
+    of ``objects`` (seeding options such as ``KMeansParallel``, passed in by
+    the caller: this module knows no algorithm), an array-like, or
     (``callable_ok``) a callable."""
     allowed = ("k-means++", "random", *names)
     also = ", a callable or an array-like" if callable_ok else " or an array"
-    expected = "a str among {" + ", ".join(repr(a) for a in allowed) + "}" + also
+    kinds = "".join(f", an instance of {cls.__name__!r}" for cls in objects)
+    expected = (
+        "a str among {" + ", ".join(repr(a) for a in allowed) + "}" + kinds + also
+    )
     if isinstance(init, str):
         if init not in allowed:
             raise _param_error(owner, "init", expected, init)
+    elif isinstance(init, objects):
+        return
     elif not (callable_ok and callable(init)) and not _is_arraylike(init):
         raise _param_error(owner, "init", expected, init)
 
@@ -430,10 +442,17 @@ def check_tol_param(owner: str, tol: Any) -> None:
         raise _param_error(owner, "tol", "a float in the range [0.0, inf)", tol)
 
 
-def check_params(owner: str, params: dict[str, Any]) -> None:
-    """Validate KMeans' constructor parameters (scikit-learn's constraints)."""
+def check_params(
+    owner: str, params: dict[str, Any], *, init_objects: tuple[type, ...] = ()
+) -> None:
+    """Validate KMeans' constructor parameters (scikit-learn's constraints);
+    ``init_objects``: the seeding option classes ``init`` may be an instance
+    of (see :func:`check_init_param`)."""
     check_int(owner, "n_clusters", params["n_clusters"], 1)
-    check_init_param(owner, params["init"], callable_ok=True, names=("k-means||",))
+    check_init_param(
+        owner, params["init"], callable_ok=True, names=("k-means||",),
+        objects=init_objects,
+    )  # fmt: skip
     n_init = params["n_init"]
     if not (
         n_init == "auto" if isinstance(n_init, str) else _is_int(n_init) and n_init >= 1

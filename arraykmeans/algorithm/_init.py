@@ -9,6 +9,9 @@ distances and potentials run on the device, with no host round trip per centre.
 
 from __future__ import annotations
 
+import math
+import numbers
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -228,6 +231,83 @@ def random_init(
     return xp.take(X, indices, axis=0)
 
 
+@dataclass(frozen=True)
+class KMeansParallel:
+    """The k-means|| seeding with its options, for ``init=`` of the estimators.
+
+    ``init="k-means||"`` is ``init=KMeansParallel()``: the same centres for
+    the same ``random_state``. A small frozen object rather than more
+    estimator parameters, so that ``KMeans`` keeps scikit-learn's signature;
+    it compares by value and has a plain repr, so ``get_params``,
+    ``set_params`` and scikit-learn's ``clone`` (which deep-copies it) keep it.
+
+    Parameters
+    ----------
+    oversampling_factor : positive float or None, default=None
+        ``l``, the expected number of candidate rows each round keeps (a row
+        is kept with probability ``min(1, l * w_i * d_i² / Σ w d²)``). None
+        means ``2 * n_clusters``. An absolute count, not a multiple of
+        ``n_clusters`` (dask-ml's ``oversampling_factor`` is a multiple).
+        Larger values keep more candidates: better seeds, a larger
+        reclustering in memory.
+    n_rounds : int >= 1, default=5
+        Sampling rounds, each one pass over X. More rounds keep more
+        candidates; Bahmani et al. found about 5 enough.
+
+    Notes
+    -----
+    All random numbers are drawn on the host from the estimator's
+    ``random_state`` (NumPy ``RandomState``: one uniform for the first
+    candidate, then one per row and round), so a seed gives the same centres
+    on every backend and device.
+
+    Examples
+    --------
+    >>> from arraykmeans import KMeans, KMeansParallel
+    >>> KMeans(8, init=KMeansParallel(oversampling_factor=32, n_rounds=3))
+    KMeans(init=KMeansParallel(oversampling_factor=32, n_rounds=3))
+    """
+
+    oversampling_factor: float | None = None
+    n_rounds: int = 5
+
+    def __post_init__(self) -> None:
+        factor = self.oversampling_factor
+        if factor is not None:
+            if not isinstance(factor, numbers.Real) or isinstance(factor, bool):
+                raise TypeError(
+                    "KMeansParallel's 'oversampling_factor' must be a positive real "
+                    f"number or None, got {factor!r} ({type(factor).__name__})."
+                )
+            if not (math.isfinite(factor) and factor > 0):
+                raise ValueError(
+                    "KMeansParallel's 'oversampling_factor' must be a positive, "
+                    f"finite number or None, got {factor!r}."
+                )
+        rounds = self.n_rounds
+        if not isinstance(rounds, numbers.Integral) or isinstance(rounds, bool):
+            raise TypeError(
+                "KMeansParallel's 'n_rounds' must be an int >= 1, got "
+                f"{rounds!r} ({type(rounds).__name__})."
+            )
+        if rounds < 1:
+            raise ValueError(
+                f"KMeansParallel's 'n_rounds' must be an int >= 1, got {rounds!r}."
+            )
+
+
+# The option objects ``init=`` accepts besides method names (validation is
+# told of them: it knows no algorithm).
+SEEDING_OPTIONS: tuple[type, ...] = (KMeansParallel,)
+
+
+def is_seeding_method(init: Any) -> bool:
+    """Whether ``init`` names a seeding the registry runs (a method name or a
+    :class:`KMeansParallel`), as opposed to centres or a callable: such an
+    init is neither converted nor moved like an array."""
+    return isinstance(init, (str, *SEEDING_OPTIONS))
+
+
 def kmeans_parallel_init(
     be: StandardBackend,
     X: Array,
@@ -342,7 +422,12 @@ def initial_centers(
     if isinstance(init, str) and init == "random":
         return random_init(be, Xc, k, sample_weight, random_state)
     if isinstance(init, str) and init == "k-means||":
-        return kmeans_parallel_init(be, Xc, k, sample_weight, random_state)
+        init = KMeansParallel()
+    if isinstance(init, KMeansParallel):
+        return kmeans_parallel_init(
+            be, Xc, k, sample_weight, random_state,
+            oversampling_factor=init.oversampling_factor, n_rounds=init.n_rounds,
+        )  # fmt: skip
     if callable(init):
         centers = init(Xc, k, random_state=random_state)
         centers = val.same_namespace(xp, Xc, centers, "init")
@@ -472,6 +557,47 @@ def random_init_batched(
     found = _random_indices(be, sample_weight, n_clusters, random_states)
     indices = be.from_host(found, dtype=be.xp.int64, device=device_of(X))
     return be.gather_rows(X, indices)
+
+
+def kmeans_parallel_batched(
+    be: StandardBackend,
+    X: Array,
+    n_clusters: int,
+    sample_weight: Array,
+    random_states: list[np.random.RandomState],
+    options: KMeansParallel,
+) -> Array:
+    """k-means|| for every problem of a stack: problem b's centres are those
+    :func:`kmeans_parallel_init` picks on its rows of positive weight with
+    ``random_states[b]``, i.e. what ``KMeans(init=options)`` seeds with
+    them.
+
+    A loop over the problems, each on its own valid rows: k-means|| draws
+    one uniform per row and round and keeps a data-dependent number of
+    candidates, so padding rows would shift a problem's stream and the
+    candidate sets do not stack. Each problem still takes a few passes
+    over its rows, as a single fit does; the valid rows are found with one
+    copy of the weights' sign to the host.
+
+    Returns
+    -------
+    centers : array of shape (B, n_clusters, d)
+    """
+    xp = be.xp
+    device = device_of(X)
+    valid = be.to_host(sample_weight > 0)
+    centers = []
+    for b, state in enumerate(random_states):
+        rows = be.from_host(np.flatnonzero(valid[b]), dtype=xp.int64, device=device)
+        centers.append(
+            kmeans_parallel_init(
+                be, xp.take(X[b, ...], rows, axis=0), n_clusters,
+                xp.take(sample_weight[b, ...], rows), state,
+                oversampling_factor=options.oversampling_factor,
+                n_rounds=options.n_rounds,
+            )
+        )  # fmt: skip
+    return xp.stack(centers)
 
 
 def _random_indices(

@@ -1,5 +1,6 @@
 """The public estimators and functions (scikit-learn's names and conventions)."""
 
+from ..algorithm._init import KMeansParallel
 from ._batched import BatchedKMeans, batched_k_means
 from ._kmeans import KMeans, k_means, kmeans_plusplus
 from ._minibatch import MiniBatchKMeans
@@ -7,6 +8,7 @@ from ._minibatch import MiniBatchKMeans
 __all__ = [
     "BatchedKMeans",
     "KMeans",
+    "KMeansParallel",
     "MiniBatchKMeans",
     "batched_k_means",
     "k_means",

@@ -35,7 +35,10 @@ Array = Any
 
 def _check_batch_params(owner: str, params: dict[str, Any]) -> None:
     val.check_int(owner, "n_clusters", params["n_clusters"], 1)
-    val.check_init_param(owner, params["init"], callable_ok=False)
+    val.check_init_param(
+        owner, params["init"], callable_ok=False, names=("k-means||",),
+        objects=_init.SEEDING_OPTIONS,
+    )  # fmt: skip
     val.check_int(owner, "n_init", params["n_init"], 1)
     val.check_int(owner, "max_iter", params["max_iter"], 1)
     val.check_tol_param(owner, params["tol"])
@@ -101,7 +104,7 @@ def _fit_batched(
     k = n_clusters
     w = _check_weights(be, X, sample_weight, mask)
     _check_enough_rows(be, w, k)
-    init_is_array = not isinstance(init, str)
+    init_is_array = not _init.is_seeding_method(init)
     if init_is_array:
         init = _check_batched_init(be, X, init, k)
         if n_init != 1:
@@ -161,10 +164,10 @@ def _fit_checked(
     seeds: Any,
     result_dtype: Any,
 ) -> dict[str, Any]:
-    """The fit proper, on checked inputs (``init`` an array or a method name)."""
+    """The fit proper, on checked inputs (``init`` an array or a seeding method)."""
     xp = be.xp
     d = X.shape[2]
-    init_is_array = not isinstance(init, str)
+    init_is_array = not _init.is_seeding_method(init)
     seeding = None if init_is_array else _seeding(be, X, k, init, seeds, n_init)
     Xc, mean, scale, var = centre_problems(be, X, w)
     # The variances hold values of the data dtype: their mean in that dtype is
@@ -199,13 +202,15 @@ def _fit_checked(
 
 
 def _seeding(
-    be: StandardBackend, X: Array, k: int, init: str, seeds: Any, n_init: int
+    be: StandardBackend, X: Array, k: int, init: Any, seeds: Any, n_init: int
 ) -> Any:
     """``seeding(Xc, w, run)``: run ``run``'s initial centres of every problem.
 
     k-means++ draws a fixed count of doubles per run: reseeding one generator
     per problem gives every problem's stream for all runs at once. Random
-    init draws from one generator per problem, run after run.
+    init and k-means|| (``'k-means||'`` or a ``KMeansParallel``) draw from
+    one generator per problem, run after run, as a single fit's runs draw
+    from its one generator.
     """
     B, n, d = X.shape
     if init == "k-means++":
@@ -216,7 +221,12 @@ def _seeding(
             be, Xc, k, w, draws[:, run, :]
         )
     states = [np.random.RandomState(int(s)) for s in seeds]
-    return lambda Xc, w, run: _init.random_init_batched(be, Xc, k, w, states)
+    if init == "random":
+        return lambda Xc, w, run: _init.random_init_batched(be, Xc, k, w, states)
+    options = _init.KMeansParallel() if init == "k-means||" else init
+    return lambda Xc, w, run: _init.kmeans_parallel_batched(
+        be, Xc, k, w, states, options
+    )
 
 
 def _check_batched_init(be: StandardBackend, X: Array, init: Any, k: int) -> Array:
@@ -262,16 +272,25 @@ def batched_k_means(
         Non-negative weights. Rows of weight zero are padding.
     mask : bool array of shape (n_problems, n_samples), optional
         False marks padding rows.
-    init : {'k-means++', 'random'} or array, default='k-means++'
-        An array is (n_clusters, n_features) for every problem or
-        (n_problems, n_clusters, n_features).
+    init : {'k-means++', 'random', 'k-means||'}, KMeansParallel or array, default='k-means++'
+        As :class:`KMeans` takes it, per problem. ``'k-means||'`` (or a
+        :class:`KMeansParallel` with its options) seeds every problem with
+        the centres ``KMeans(init=...)`` picks on its rows that are not
+        padding with that problem's seed; it runs as a loop over the
+        problems, each a few passes over its own rows (k-means|| keeps a
+        data-dependent number of candidates per problem, which do not
+        stack), the Lloyd iterations after it are batched. An array is
+        (n_clusters, n_features) for every problem or (n_problems,
+        n_clusters, n_features).
     n_init : int, default=1
         Runs per problem; each problem keeps its run of lowest inertia.
     max_iter : int, default=300
     tol : float, default=1e-4
         Relative to each problem's mean per-feature variance.
     random_state : None, int, RandomState or sequence of ints
-        See :func:`batch_seeds`.
+        See :func:`batch_seeds`. Every problem's draws are made on the host
+        from ``numpy.random.RandomState`` of its seed, so a seed gives the
+        same initial centres on every backend.
 
     Returns
     -------
@@ -324,7 +343,8 @@ class BatchedKMeans(_BaseKMeans):
     Parameters
     ----------
     n_clusters : int, default=8
-    init : {'k-means++', 'random'} or array, default='k-means++'
+    init : {'k-means++', 'random', 'k-means||'}, KMeansParallel or array, default='k-means++'
+        See :func:`batched_k_means`.
     n_init : int, default=1
     max_iter : int, default=300
     tol : float, default=1e-4

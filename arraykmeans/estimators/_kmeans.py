@@ -38,7 +38,7 @@ class KMeans(_BaseKMeans):
     ----------
     n_clusters : int, default=8
         The number of clusters to form and of centroids to generate.
-    init : {'k-means++', 'random', 'k-means||'}, callable or array of shape (n_clusters, n_features), default='k-means++'
+    init : {'k-means++', 'random', 'k-means||'}, KMeansParallel, callable or array of shape (n_clusters, n_features), default='k-means++'
         Method for initialisation:
 
         - ``'k-means++'``: greedy k-means++ (``2 + ln(k)`` candidates per centre,
@@ -48,7 +48,10 @@ class KMeans(_BaseKMeans):
           X, the candidates weighted by the rows nearest to them and reduced
           to ``n_clusters`` in memory. A few passes over X instead of one per
           centre; not a scikit-learn method, so its results are not
-          scikit-learn's.
+          scikit-learn's. The same as ``KMeansParallel()``.
+        - a :class:`KMeansParallel`: k-means|| with other options
+          (``oversampling_factor``, the candidates kept per round, and
+          ``n_rounds``).
         - ``'random'``: ``n_clusters`` distinct rows drawn with probability
           proportional to ``sample_weight``.
         - an array: the initial centres, in the same array library and on the
@@ -57,7 +60,7 @@ class KMeans(_BaseKMeans):
           centres; it receives the centred data.
     n_init : 'auto' or int, default='auto'
         Number of runs with different initial centres; the run with the lowest
-        inertia is kept. ``'auto'`` is 1 for ``'k-means++'`` or an array, 10 for
+        inertia is kept. ``'auto'`` is 1 for ``'k-means++'``, k-means|| or an array, 10 for
         ``'random'`` or a callable.
     max_iter : int, default=300
         Maximum number of Lloyd iterations of one run.
@@ -176,7 +179,9 @@ class KMeans(_BaseKMeans):
         -------
         self : KMeans
         """
-        val.check_params(type(self).__name__, self.get_params())
+        val.check_params(
+            type(self).__name__, self.get_params(), init_objects=_init.SEEDING_OPTIONS
+        )
         X, xp, result_dtype = val.check_array(
             X, estimator_name=type(self).__name__, finite=False
         )
@@ -194,7 +199,9 @@ class KMeans(_BaseKMeans):
         data = (X, sample_weight, init)
         if twin is not None:
             # Fitted on the memory X shares with the host; results moved back.
-            data = tuple(a if isinstance(a, str) else be.to_host(a) for a in data)
+            data = tuple(
+                a if _init.is_seeding_method(a) else be.to_host(a) for a in data
+            )
             result_dtype = data[0].dtype
         self._fit_checked(
             twin or be, *data, n_init, random_state, result_dtype,
@@ -221,7 +228,7 @@ class KMeans(_BaseKMeans):
         # In the variances' dtype, as scikit-learn's np.mean(variances) * tol: in
         # float32 the rounded tolerance decides when a run stops.
         tol = float(xp.mean(variances) * self.tol) if self.tol != 0 else 0.0
-        if not isinstance(init, str) and not callable(init):
+        if not _init.is_seeding_method(init) and not callable(init):
             init = frame.apply(xp, init)
         best = None
         with be.fitting(X):
@@ -258,7 +265,7 @@ class KMeans(_BaseKMeans):
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
         n_init = self._resolved_n_init()
         init = self.init
-        init_is_array = not isinstance(init, str) and not callable(init)
+        init_is_array = not _init.is_seeding_method(init) and not callable(init)
         if init_is_array and n_init != 1:
             warn(
                 "Explicit initial center position passed: performing only one init "
@@ -403,7 +410,7 @@ def k_means(
         copy_x=copy_x,
         algorithm=algorithm,
     )
-    val.check_params("k_means", params)
+    val.check_params("k_means", params, init_objects=_init.SEEDING_OPTIONS)
     est = KMeans(**params).fit(X, sample_weight=sample_weight)
     if return_n_iter:
         return est.cluster_centers_, est.labels_, est.inertia_, est.n_iter_

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _validation as val
 from .._exceptions import warn
+from ..algorithm import _init
 from ..algorithm import _minibatch as mb
 from ..algorithm._frame import Frame
 from ..backends import StandardBackend, device_of, get_backend
@@ -40,7 +41,7 @@ class MiniBatchKMeans(_BaseKMeans):
     ----------
     n_clusters : int, default=8
         The number of clusters to form.
-    init : {'k-means++', 'random', 'k-means||'}, callable or array of shape (n_clusters, n_features), default='k-means++'
+    init : {'k-means++', 'random', 'k-means||'}, KMeansParallel, callable or array of shape (n_clusters, n_features), default='k-means++'
         Initialisation, as :class:`arraykmeans.KMeans` takes it, made on
         ``init_size`` rows drawn from X. The data are not centred (scikit-
         learn's MiniBatchKMeans does not centre them either).
@@ -364,7 +365,7 @@ class MiniBatchKMeans(_BaseKMeans):
 
 
 def _is_array_init(init: Any) -> bool:
-    return not isinstance(init, str) and not callable(init)
+    return not _init.is_seeding_method(init) and not callable(init)
 
 
 def _sampler(be: StandardBackend, weights: Array, *, unit: bool) -> mb.BatchSampler:
@@ -410,7 +411,10 @@ def check_params(owner: str, params: dict[str, Any]) -> None:
     """Validate MiniBatchKMeans' constructor parameters (scikit-learn's
     constraints and wording; 'k-means||' is accepted as KMeans accepts it)."""
     val.check_int(owner, "n_clusters", params["n_clusters"], 1)
-    val.check_init_param(owner, params["init"], callable_ok=True, names=("k-means||",))
+    val.check_init_param(
+        owner, params["init"], callable_ok=True, names=("k-means||",),
+        objects=_init.SEEDING_OPTIONS,
+    )  # fmt: skip
     n_init = params["n_init"]
     if not (
         n_init == "auto"
