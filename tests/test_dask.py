@@ -72,8 +72,9 @@ def test_input_blocks_read_a_bounded_number_of_times():
     reads.clear()
     many = ak.KMeans(6, n_init=1, tol=0, max_iter=25, random_state=0).fit(Xd)
     assert many.n_iter_ > few.n_iter_ + 5
-    # The finiteness check, the column means and the persisted copy.
-    assert reads_few <= 3 * Xd.numblocks[0]
+    # The finiteness check with the column moments (around a shift read from
+    # the first block) and the persisted copy.
+    assert reads_few <= 2 * Xd.numblocks[0] + 1
     assert len(reads) == reads_few
 
 
@@ -175,7 +176,7 @@ def test_settings_reach_the_blocks(monkeypatch):
 def test_data_larger_than_the_budget_are_read_once_per_pass():
     """Data over the persist budget stay lazy: every Lloyd iteration reads each
     input block once (one pass), a fixed number of set-up passes come on top
-    (the finiteness check, the column means and variances, the seeding, the
+    (the finiteness check with the column moments, the seeding, the
     final labels), and the fit is the one made with X held in memory."""
     X = _data()
     reads = []
@@ -200,12 +201,48 @@ def test_data_larger_than_the_budget_are_read_once_per_pass():
             streamed.fit(Xd)
         np.testing.assert_array_equal(np.asarray(streamed.labels_), held_labels)
         assert streamed.n_iter_ == held_iter
-        assert len(reads) % blocks == 0
+        # Whole passes, and the first block once more for the centring shift.
+        assert len(reads) % blocks == 1
         passes.append(len(reads) // blocks)
         iterations.append(streamed.n_iter_)
     assert iterations[1] > iterations[0]
     for p, i in zip(passes, iterations, strict=True):
         assert i <= p <= i + 6, (passes, iterations)
+
+
+@pytest.mark.parametrize("max_iter", [1, 4, 8])
+def test_streamed_fit_from_given_centres_is_one_pass_per_iteration(max_iter):
+    """From given centres, a fit of data read from their source makes one
+    pass per iteration and two more: the finiteness check with the column
+    moments (one pass for both) and the last assignment, which measures the
+    inertia and the clusters with rows in its pass (a fit ended by unchanged
+    labels has its last assignment already). Its inertia and
+    labels are those of the fit with X held in memory."""
+    X = _data()
+    reads = []
+    lock = threading.Lock()
+
+    def read(block):
+        if block.shape[0]:
+            with lock:
+                reads.append(block.shape[0])
+        return block
+
+    Xd = _dask(X).map_blocks(read, dtype=X.dtype)
+    init = X[:6] + 0.5
+    init_d = _dask(init)
+    held = ak.KMeans(6, init=init_d, n_init=1, tol=0, max_iter=max_iter).fit(Xd)
+    reads.clear()
+    with ak.config_context(dask_persist_bytes=1):
+        km = ak.KMeans(6, init=init_d, n_init=1, tol=0, max_iter=max_iter).fit(Xd)
+    # Unchanged labels end a fit without a last assignment: then n_iter_ + 1.
+    passes = {(km.n_iter_ + extra) * Xd.numblocks[0] + 1 for extra in (1, 2)}
+    assert len(reads) in passes, (len(reads), km.n_iter_)
+    assert km.n_iter_ == held.n_iter_
+    np.testing.assert_array_equal(np.asarray(km.labels_), np.asarray(held.labels_))
+    assert km.inertia_ == pytest.approx(held.inertia_, rel=1e-12)
+    ref = ak.KMeans(6, init=init, n_init=1, tol=0, max_iter=max_iter).fit(X)
+    np.testing.assert_array_equal(np.asarray(km.labels_), ref.labels_)
 
 
 def test_kmeans_parallel_passes_do_not_grow_with_the_centres():
@@ -235,8 +272,32 @@ def test_kmeans_parallel_passes_do_not_grow_with_the_centres():
         with ak.config_context(dask_persist_bytes=1), _Computes() as counter:
             fit.fit(Xd)
         np.testing.assert_array_equal(np.asarray(fit.cluster_centers_), held)
-        assert len(reads) % blocks == 0
-        seen[k] = (len(reads) // blocks, counter.count)
-    # 3 set-up passes, the first candidate, 2 per round for 5 rounds and the
+        # Whole passes, and a few blocks more: the centring shift's and the
+        # first candidate's.
+        seen[k] = (len(reads) / blocks, counter.count)
+    # 1 set-up pass, the first candidate, 2 per round for 5 rounds and the
     # last round's distances, the candidates' weights and one iteration.
-    assert seen[4][0] == seen[12][0] <= 3 + 1 + 2 * 5 + 2 + 2 + 1, seen
+    assert seen[4][0] == seen[12][0] <= 1 + 1 + 2 * 5 + 2 + 2 + 1, seen
+
+
+@pytest.mark.parametrize("persist", [True, False])
+def test_on_a_distributed_cluster(persist):
+    """With a ``distributed`` client the fit runs on its workers (labels kept
+    there between passes) and gives NumPy's fit, held in memory or streamed."""
+    distributed = pytest.importorskip("distributed")
+    X = _data(n=3000)
+    ref = ak.KMeans(6, n_init=1, random_state=0).fit(X)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster),
+        ak.config_context(dask_persist_bytes=None if persist else 1),
+    ):
+        km = ak.KMeans(6, n_init=1, random_state=0).fit(_dask(X))
+        labels = np.asarray(km.labels_.compute())
+        predicted = np.asarray(km.predict(_dask(X)).compute())
+    np.testing.assert_array_equal(labels, ref.labels_)
+    np.testing.assert_array_equal(predicted, ref.labels_)
+    np.testing.assert_allclose(np.asarray(km.cluster_centers_), ref.cluster_centers_)
+    assert km.n_iter_ == ref.n_iter_

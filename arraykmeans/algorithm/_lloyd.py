@@ -34,6 +34,8 @@ class LloydResult:
     inertia: float
     centers: Array
     n_iter: int
+    n_distinct: int | None = None
+    """Centres with rows, where the backend counted them in the last pass."""
 
 
 def lloyd(
@@ -93,7 +95,7 @@ def lloyd(
         if not stepping:
             break
         if verbose:
-            say.inertia(i, be.weighted_inertia(X, sample_weight, centers, step.labels))
+            say.inertia(i, _inertia(be, X, sample_weight, centers, step))
         centers, shift_prev = _moved_centers(
             be, X, sample_weight, centers, step, n_empty
         )
@@ -108,10 +110,19 @@ def lloyd(
 
     return LloydResult(
         labels=step.labels,
-        inertia=be.weighted_inertia(X, sample_weight, centers, step.labels),
+        inertia=_inertia(be, X, sample_weight, centers, step),
         centers=centers,
         n_iter=i,
+        n_distinct=step.n_distinct,
     )
+
+
+def _inertia(be, X, sample_weight, centers, step) -> float:
+    """The step's inertia: measured in its pass by backends that do (Dask on
+    streamed data), else a pass of its own."""
+    if step.inertia is not None:
+        return step.inertia
+    return be.weighted_inertia(X, sample_weight, centers, step.labels)
 
 
 def stopping_rules(

@@ -16,7 +16,15 @@ centres (k × d) is small. What this backend changes:
   they fit: up to half the memory of the workers of the current
   ``distributed`` client (or of this machine without one), or the setting
   ``dask_persist_bytes``. Larger data stay lazy and every pass reads them
-  from their source (a file, a generator) once, block by block.
+  from their source (a file, a generator) once, block by block. Then the
+  labels of a step are not brought back (on a cluster, sending them to the
+  caller and out again cost more than the pass): they stay a lazy array
+  recomputed from the centres where each block is read, so the next step
+  tests which changed in its own pass; the step also measures its inertia
+  and the clusters with rows, so the fit's last assignment is its last
+  pass. The finiteness check measures the column moments in its pass
+  (``fit_extremes``), so a fit from given centres reads X ``n_iter + 2``
+  times.
 - **Prediction stays lazy**: a non-accumulating assignment (``predict``) maps
   the blocks and returns a Dask array of labels computed from the centres
   alone, not a graph of the fit.
@@ -33,6 +41,8 @@ centres (k × d) is small. What this backend changes:
 from __future__ import annotations
 
 import functools
+import sys
+import threading
 import uuid
 from typing import Any
 
@@ -45,9 +55,14 @@ from ._standard import Assignment, StandardBackend
 Array = Any
 
 
-def _assign_block(xb, wb, centers, offset, previous=None, *, scale, acc, settings):
-    """One block's labels; with ``wb``, its partial sums and weights, and with
-    ``previous`` (the block's labels of the step before) how many changed."""
+def _assign_block(
+    xb, wb, centers, offset, previous=None, *, scale, acc, settings, keep=True,
+    measure=False,
+):  # fmt: skip
+    """One block's labels; with ``wb``, its partial sums and weights, with
+    ``previous`` (the block's labels of the step before) how many changed,
+    and with ``measure`` its weighted inertia and rows per centre (for a
+    step whose labels are not kept: ``keep=False``)."""
     with config_context(**settings):
         step = numpy_backend().assign_chunked(
             np.asarray(xb),
@@ -58,8 +73,15 @@ def _assign_block(xb, wb, centers, offset, previous=None, *, scale, acc, setting
             offset=None if offset is None else np.asarray(offset),
             scale=scale,
         )
+        inertia, rows = 0.0, 0
+        if measure:
+            inertia = numpy_backend().weighted_inertia(
+                np.asarray(xb), np.asarray(wb), np.asarray(centers), step.labels
+            )
+            rows = np.bincount(step.labels, minlength=np.shape(centers)[0])
     changed = 0 if previous is None else int(np.count_nonzero(step.labels != previous))
-    return step.labels, step.sums, step.weights, changed
+    labels = step.labels if keep else None
+    return labels, step.sums, step.weights, changed, inertia, rows
 
 
 def _labels_of_block(xb, centers, offset, scale, settings):
@@ -69,31 +91,41 @@ def _labels_of_block(xb, centers, offset, scale, settings):
 
 
 def _add_partials(a, b):
-    """Two blocks' (or subtrees') results: sums, weights and changed counts added."""
-    return None, a[1] + b[1], a[2] + b[2], a[3] + b[3]
+    """Two blocks' (or subtrees') results: their partial sums, weights,
+    changed counts, inertias and rows per centre added."""
+    return (None, *(x + y for x, y in zip(a[1:], b[1:], strict=True)))
 
 
 def _collect(steps, total):
-    return [s[0] for s in steps], total[1], total[2], total[3]
+    return [s[0] for s in steps], *total[1:]
 
 
-def _step_graph(X, w, centers, offset, previous, scale, acc, settings):
+def _step_graph(
+    X, w, centers, offset, previous, scale, acc, settings, *, keep=True,
+    measure=False,
+):  # fmt: skip
     """The task graph of one accumulating pass, and the key of its result.
 
     Task ``(name, i)`` assigns block i (labels, partial sums and weights,
     changed labels); the partials are added pairwise in block order (a tree,
     so no task waits on all blocks but the last); the result is the list of
-    label blocks and the totals. Written as a graph rather than with
-    ``dask.delayed``, whose argument traversal took a tenth of a pass.
+    label blocks (None without ``keep``) and the totals. Written as a graph
+    rather than with ``dask.delayed``, whose argument traversal took a tenth
+    of a pass.
     """
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
     C = centers.rechunk(centers.shape)
     deps = [X, w, C]
-    token = tokenize(X.name, w.name, C.name, scale, str(acc), previous is not None)
+    token = tokenize(
+        X.name, w.name, C.name, scale, str(acc), previous is not None, keep, measure
+    )
     name = f"arraykmeans-step-{token}"
-    task = functools.partial(_assign_block, scale=scale, acc=acc, settings=settings)
+    task = functools.partial(
+        _assign_block, scale=scale, acc=acc, settings=settings, keep=keep,
+        measure=measure,
+    )  # fmt: skip
     off_key = None
     if offset is not None:
         offset = offset.rechunk(offset.shape)
@@ -129,6 +161,50 @@ def _step_graph(X, w, centers, offset, previous, scale, acc, settings):
     return graph, name
 
 
+def _lazy_labels(X, centers, offset, scale, settings) -> Array:
+    """The labels of X's row blocks from ``centers`` (and ``offset``), one-chunk
+    Dask arrays, as a lazy Dask array: each block is assigned where it is
+    read, so a graph that also reads X for another use reads each block
+    once for both (a step's test of changed labels)."""
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    C = centers.rechunk(centers.shape)
+    deps = [X, C]
+    off_key = None
+    if offset is not None:
+        offset = offset.rechunk(offset.shape)
+        deps.append(offset)
+        off_key = (offset.name, *([0] * offset.ndim))
+    name = f"arraykmeans-labels-{tokenize(X.name, C.name, off_key, scale)}"
+    task = functools.partial(_labels_of_block, scale=scale, settings=settings)
+    layer = {
+        (name, i): (task, (X.name, i, 0), (C.name, 0, 0), off_key)
+        for i in range(X.numblocks[0])
+    }
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
+    return da.Array(
+        graph, name, chunks=(X.chunks[0],), dtype=np.int32,
+        meta=np.empty((0,), np.int32),
+    )  # fmt: skip
+
+
+def _is_held(X: Array) -> bool:
+    """Whether X's blocks are held (persisted: arrays in the graph, or futures
+    on a cluster) rather than tasks that read or compute them."""
+    graph = X.__dask_graph__()
+    if len(graph.layers) != 1:
+        return False
+    keys = X.__dask_keys__()
+    while keys and isinstance(keys[0], list):
+        keys = [key for row in keys for key in row]
+    return all(
+        hasattr(graph[key], "dtype") or type(graph[key]).__name__ == "Future"
+        for key in keys
+    )
+
+
 def _array_of_blocks(blocks: list[np.ndarray], row_chunks: Any) -> Array:
     """A 1-D Dask array whose chunks are ``blocks`` (in memory), with no copy."""
     import dask.array as da
@@ -138,6 +214,20 @@ def _array_of_blocks(blocks: list[np.ndarray], row_chunks: Any) -> Array:
     layer = {(name, i): block for i, block in enumerate(blocks)}
     graph = HighLevelGraph.from_collections(name, layer, dependencies=())
     return da.Array(graph, name, chunks=(tuple(row_chunks),), dtype=blocks[0].dtype)
+
+
+def _has_cluster() -> bool:
+    """Whether a ``distributed`` client is current (computations then run on
+    its workers). Without ``distributed`` imported there is none (and it is
+    not imported here: its import is slow)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.default_client()
+    except ValueError:
+        return False
+    return True
 
 
 def _block_settings() -> dict[str, Any]:
@@ -153,8 +243,10 @@ def _small_compute(values: list[Array]) -> dict[str, Any]:
     """``compute`` options for ``values``: graphs of a few tasks (the stopping
     flags, computed from in-memory centres) run unoptimised in the calling
     thread, where a thread pool's start and optimisation cost more than the
-    work (16 ms of a 250 ms iteration on 4e6 x 32); others as configured."""
-    if sum(len(v.__dask_graph__()) for v in values) <= 64:
+    work (16 ms of a 250 ms iteration on 4e6 x 32); others as configured,
+    and all on the workers when a ``distributed`` client is current (a small
+    graph there may still read X: its blocks are the cluster's)."""
+    if sum(len(v.__dask_graph__()) for v in values) <= 64 and not _has_cluster():
         return {"scheduler": "sync", "optimize_graph": False}
     return {}
 
@@ -218,22 +310,61 @@ class DaskBackend(StandardBackend):
         """X with one chunk across its columns, so that blocks are whole rows."""
         return X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
 
-    def centre_columns(self, X: Array) -> tuple[Array, Array, Array]:
-        """The standard centring, with the centred copy persisted: every pass
-        after it reads X from memory instead of recomputing its graph."""
+    def fit_extremes(self, X: Array) -> tuple[float, float]:
+        """X's extremes and column moments in one pass: the moments are kept
+        (by X's name) for :meth:`centre_columns`, which would otherwise read
+        X again: a fit of data read from their source pays one read for the
+        finiteness check and the centring."""
         import dask
 
+        if X.ndim != 2:
+            return self.extremes(X)
+        xp = self.xp
+        shift, Xa = self._shifted(self._row_blocks(X))
+        low, high, s1, s2 = dask.compute(
+            xp.min(X), xp.max(X), xp.sum(Xa, axis=0), xp.sum(Xa * Xa, axis=0)
+        )
+        _remember_moments(X, (shift, np.asarray(s1), np.asarray(s2)))
+        return float(low), float(high)
+
+    def _shifted(self, X: Array) -> tuple[np.ndarray, Array]:
+        """A shift near the column means (the first rows' means, read from the
+        first block alone) and X minus it in the accumulation dtype."""
+        import dask
+
+        xp = self.xp
         acc = self.accumulation_dtype(X.dtype, None)
+        rows = min(X.shape[0], 1024)
+        (shift,) = dask.compute(xp.mean(xp.astype(X[:rows], acc), axis=0))
+        return np.asarray(shift), xp.astype(X, acc) - np.asarray(shift)
+
+    def centre_columns(self, X: Array) -> tuple[Array, Array, Array]:
+        """The column means and variances, and the centred X, persisted when
+        it fits: every pass after it then reads X from memory instead of
+        recomputing its graph.
+
+        The moments are taken around a shift near the mean (see
+        :meth:`_shifted`), so that ``Σ(x-s)²/n - (Σ(x-s)/n)²`` loses nothing
+        to cancellation and one pass gives both; the one
+        :meth:`fit_extremes` made when it did (no pass at all here).
+        """
+        import dask
+
+        xp = self.xp
+        moments = _recall_moments(X)
         X = self._row_blocks(X)
         n = X.shape[0]
-        (total,) = dask.compute(self.xp.sum(self.xp.astype(X, acc), axis=0))
-        mean = (total / n).astype(X.dtype)
+        if moments is None:
+            shift, Xa = self._shifted(X)
+            s1, s2 = dask.compute(xp.sum(Xa, axis=0), xp.sum(Xa * Xa, axis=0))
+            moments = (shift, np.asarray(s1), np.asarray(s2))
+        shift, s1, s2 = moments
+        s1, s2 = s1 / n, s2 / n
+        mean = (shift + s1).astype(X.dtype)
+        var = s2 - s1 * s1
         Xc = X - mean
         if X.nbytes <= _persist_budget():
             Xc = Xc.persist()
-        Xa = self.xp.astype(Xc, acc)
-        s1, s2 = dask.compute(self.xp.sum(Xa, axis=0), self.xp.sum(Xa * Xa, axis=0))
-        var = s2 / n - (s1 / n) ** 2
         return Xc, self.wrap(mean), self.wrap(var)
 
     def assign_chunked(
@@ -273,16 +404,33 @@ class DaskBackend(StandardBackend):
             return Assignment(labels=labels, sums=None, weights=None)
         w = sample_weight.rechunk((X.chunks[0],))
         prev = None if previous is None else previous.rechunk((X.chunks[0],))
-        graph, key = _step_graph(X, w, centers, offset, prev, scale, acc, settings)
+        # Data read from their source on every pass: the labels are not
+        # brought back (nor sent out again as the next step's previous
+        # labels) but recomputed from the centres where each block is read,
+        # and the step measures its inertia and rows per centre, so that the
+        # fit's last step needs no pass of its own.
+        held = _is_held(X)
+        measure = not held and offset is None and scale == 1.0
+        graph, key = _step_graph(
+            X, w, centers, offset, prev, scale, acc, settings, keep=held,
+            measure=measure,
+        )  # fmt: skip
         # Dask runs the blocks in parallel: BLAS threads within each block
         # would only contend with the other blocks'.
         with numpy_backend().one_blas_thread():
-            labels, sums, weights, changed = Delayed(key, graph).compute()
+            out = Delayed(key, graph).compute()
+        labels, sums, weights, changed, inertia, rows = out
+        if held:
+            labels = _array_of_blocks(labels, X.chunks[0])
+        else:
+            labels = _lazy_labels(X, centers, offset, scale, settings)
         return Assignment(
-            labels=_array_of_blocks(labels, X.chunks[0]),
+            labels=labels,
             sums=self.wrap(sums),
             weights=self.wrap(weights),
             changed=None if previous is None else self.wrap(np.asarray(changed > 0)),
+            inertia=float(inertia) if measure else None,
+            n_distinct=int(np.count_nonzero(rows)) if measure else None,
         )
 
     def weighted_inertia(self, X, sample_weight, centers, labels) -> float:
@@ -295,7 +443,12 @@ class DaskBackend(StandardBackend):
         C = dask.delayed(np.asarray)(centers)
         settings = _block_settings()
         blocks = zip(
-            X.to_delayed()[:, 0], w.to_delayed(), lab.to_delayed(), strict=True
+            # Not optimised: an optimised graph renames the keys of held
+            # blocks, whose futures a cluster may then have released.
+            X.to_delayed(optimize_graph=False)[:, 0],
+            w.to_delayed(optimize_graph=False),
+            lab.to_delayed(optimize_graph=False),
+            strict=True,
         )
         parts = [
             dask.delayed(_inertia_block)(xb, wb, C, lb, settings)
@@ -349,6 +502,24 @@ def _persist_budget() -> float:
     except ImportError:
         return np.inf
     return 0.5 * psutil.virtual_memory().available
+
+
+# Column moments measured with a fit's finiteness check, by array name (Dask
+# names are tokens of the graphs: one name, one array), until its centring.
+_MOMENTS: dict[str, Any] = {}
+_MOMENTS_LOCK = threading.Lock()
+
+
+def _remember_moments(X: Array, moments: Any) -> None:
+    with _MOMENTS_LOCK:
+        _MOMENTS[X.name] = moments
+        while len(_MOMENTS) > 8:  # fits abandoned between check and centring
+            del _MOMENTS[next(iter(_MOMENTS))]
+
+
+def _recall_moments(X: Array) -> Any:
+    with _MOMENTS_LOCK:
+        return _MOMENTS.pop(X.name, None)
 
 
 def _inertia_block(xb, wb, centers, lb, settings):

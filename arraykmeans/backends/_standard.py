@@ -43,6 +43,12 @@ class Assignment:
     changed: Array | None = None
     """Given the previous labels: did any label change, 0-d bool (one problem)
     or (B,) bool (a stack)."""
+    inertia: float | None = None
+    """The weighted inertia of the rows to their labels' centres, where the
+    backend measured it in the same pass (else :meth:`weighted_inertia`)."""
+    n_distinct: int | None = None
+    """How many centres have rows, where measured in the same pass (else
+    :meth:`count_distinct` of the labels)."""
 
 
 # ----------------------------------------------------------------- free helpers
@@ -280,6 +286,12 @@ class StandardBackend:
         xp = self.xp
         low, high = self.host_scalars([xp.min(X), xp.max(X)], X.dtype)
         return low, high
+
+    def fit_extremes(self, X: Array) -> tuple[float, float]:
+        """:meth:`extremes` of the X a fit is about to centre: a backend that
+        reads X from its source on every pass may measure what
+        :meth:`centre_columns` needs in the same pass (Dask)."""
+        return self.extremes(X)
 
     def scale_into(self, values: Array, factor: float, dtype: Any) -> Array:
         """``values * factor`` (non-negative values, positive factor) as ``dtype``.

@@ -186,7 +186,7 @@ class KMeans(_BaseKMeans):
             X, estimator_name=type(self).__name__, finite=False
         )
         be = get_backend(xp)
-        low, high = be.extremes(X)
+        low, high = be.fit_extremes(X)
         val.check_finite(xp, X, "X", extremes=(low, high))
         init, n_init = self._checked_init(be, X)
         # A callable init receives the generator; the others only draw from it.
@@ -293,7 +293,9 @@ class KMeans(_BaseKMeans):
     ) -> None:
         xp = be.xp
         k = self.n_clusters
-        distinct = be.count_distinct(best.labels, k)
+        distinct = best.n_distinct
+        if distinct is None:
+            distinct = be.count_distinct(best.labels, k)
         if distinct < k:
             warn(
                 f"Number of distinct clusters ({distinct}) found smaller than "
