@@ -188,8 +188,11 @@ def _msg(name, expected, got, owner="KMeans"):
 _INT1 = "an int in the range [1, inf)"
 _N_INIT = "a str among {'auto'} or an int in the range [1, inf)"
 _TOL = "a float in the range [0.0, inf)"
-# scikit-learn's wording, with the one method it lacks.
-_INIT = "a str among {'k-means++', 'random', 'k-means||'}, a callable or an array-like"
+# scikit-learn's wording, with the one method it lacks and its options.
+_INIT = (
+    "a str among {'k-means++', 'random', 'k-means||'}, an instance of "
+    "'KMeansParallel', a callable or an array-like"
+)
 _ALGO = "a str among {'elkan', 'lloyd'}"
 _RS = (
     "an int in the range [0, 4294967295], an instance of "
