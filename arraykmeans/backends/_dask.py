@@ -90,6 +90,24 @@ def _labels_of_block(xb, centers, offset, scale, settings):
     )[0]
 
 
+def _rows_mean(rows, acc):
+    """The column means of a few rows in ``acc``, zero where not finite (a
+    shift for the moments; X's finiteness is checked with them)."""
+    with np.errstate(all="ignore"):
+        mean = np.mean(np.asarray(rows, dtype=acc), axis=0)
+    return np.where(np.isfinite(mean), mean, 0).astype(acc)
+
+
+def _block_moments(xb, shift, acc):
+    """A block's column sums of ``x - shift`` and of its squares, (1, 2, d).
+    Data that are not finite, or whose squares overflow, give inf or NaN
+    here, without a warning: the extremes measured in the same pass say
+    which it was."""
+    with np.errstate(all="ignore"):
+        xa = np.asarray(xb, dtype=acc) - shift
+        return np.stack([xa.sum(axis=0), (xa * xa).sum(axis=0)])[None]
+
+
 def _add_partials(a, b):
     """Two blocks' (or subtrees') results: their partial sums, weights,
     changed counts, inertias and rows per centre added."""
@@ -314,29 +332,37 @@ class DaskBackend(StandardBackend):
         """X's extremes and column moments in one pass: the moments are kept
         (by X's name) for :meth:`centre_columns`, which would otherwise read
         X again: a fit of data read from their source pays one read for the
-        finiteness check and the centring."""
+        finiteness check and the centring. Moments that are not finite (X
+        not finite, or squares beyond the float range, which the fit scales
+        away before centring) are not kept."""
         import dask
 
         if X.ndim != 2:
             return self.extremes(X)
         xp = self.xp
-        shift, Xa = self._shifted(self._row_blocks(X))
-        low, high, s1, s2 = dask.compute(
-            xp.min(X), xp.max(X), xp.sum(Xa, axis=0), xp.sum(Xa * Xa, axis=0)
-        )
-        _remember_moments(X, (shift, np.asarray(s1), np.asarray(s2)))
+        shift, parts = self._moment_parts(self._row_blocks(X))
+        low, high, moments = dask.compute(xp.min(X), xp.max(X), parts.sum(axis=0))
+        moments = np.asarray(moments)
+        if np.all(np.isfinite(moments)):
+            _remember_moments(X, (shift, moments[0], moments[1]))
         return float(low), float(high)
 
-    def _shifted(self, X: Array) -> tuple[np.ndarray, Array]:
-        """A shift near the column means (the first rows' means, read from the
-        first block alone) and X minus it in the accumulation dtype."""
+    def _moment_parts(self, X: Array) -> tuple[np.ndarray, Array]:
+        """A shift near the column means (the first rows' means, read from
+        the first block alone) and, per block of rows, the column sums of X
+        minus it and of their squares in the accumulation dtype: a lazy
+        (blocks, 2, d) array."""
         import dask
 
-        xp = self.xp
-        acc = self.accumulation_dtype(X.dtype, None)
+        acc = np.dtype(self.accumulation_dtype(X.dtype, None))
         rows = min(X.shape[0], 1024)
-        (shift,) = dask.compute(xp.mean(xp.astype(X[:rows], acc), axis=0))
-        return np.asarray(shift), xp.astype(X, acc) - np.asarray(shift)
+        (shift,) = dask.compute(dask.delayed(_rows_mean)(X[:rows], acc))
+        parts = X.map_blocks(
+            _block_moments, shift, acc, new_axis=1, dtype=acc,
+            chunks=((1,) * X.numblocks[0], (2,), (X.shape[1],)),
+            meta=np.empty((0, 0, 0), acc),
+        )  # fmt: skip
+        return shift, parts
 
     def centre_columns(self, X: Array) -> tuple[Array, Array, Array]:
         """The column means and variances, and the centred X, persisted when
@@ -344,20 +370,19 @@ class DaskBackend(StandardBackend):
         recomputing its graph.
 
         The moments are taken around a shift near the mean (see
-        :meth:`_shifted`), so that ``Σ(x-s)²/n - (Σ(x-s)/n)²`` loses nothing
+        :meth:`_moment_parts`), so that ``Σ(x-s)²/n - (Σ(x-s)/n)²`` loses nothing
         to cancellation and one pass gives both; the one
         :meth:`fit_extremes` made when it did (no pass at all here).
         """
         import dask
 
-        xp = self.xp
         moments = _recall_moments(X)
         X = self._row_blocks(X)
         n = X.shape[0]
         if moments is None:
-            shift, Xa = self._shifted(X)
-            s1, s2 = dask.compute(xp.sum(Xa, axis=0), xp.sum(Xa * Xa, axis=0))
-            moments = (shift, np.asarray(s1), np.asarray(s2))
+            shift, parts = self._moment_parts(X)
+            (sums,) = dask.compute(parts.sum(axis=0))
+            moments = (shift, np.asarray(sums[0]), np.asarray(sums[1]))
         shift, s1, s2 = moments
         s1, s2 = s1 / n, s2 / n
         mean = (shift + s1).astype(X.dtype)
