@@ -57,12 +57,15 @@ Array = Any
 
 def _assign_block(
     xb, wb, centers, offset, previous=None, *, scale, acc, settings, keep=True,
-    measure=False,
+    measure=False, previous_are_centers=False,
 ):  # fmt: skip
     """One block's labels; with ``wb``, its partial sums and weights, with
-    ``previous`` (the block's labels of the step before) how many changed,
+    ``previous`` (the block's labels of the step before, or with
+    ``previous_are_centers`` the centres they came from) how many changed,
     and with ``measure`` its weighted inertia and rows per centre (for a
     step whose labels are not kept: ``keep=False``)."""
+    if previous_are_centers:
+        previous = _labels_of_block(xb, previous, offset, scale, settings)
     with config_context(**settings):
         step = numpy_backend().assign_chunked(
             np.asarray(xb),
@@ -136,25 +139,39 @@ def _step_graph(
 
     C = centers.rechunk(centers.shape)
     deps = [X, w, C]
+    # Lazy labels of X from known centres (``_lazy_labels``): the block's
+    # task assigns them itself, where it reads the block (as its own task,
+    # the scheduler could run them on another worker, which then sent the
+    # block over).
+    source = getattr(previous, "_arraykmeans_source", None)
+    prev_centers = None
+    same_frame = source is not None and source[2] is None and offset is None
+    if same_frame and source[0] == X.name and source[3] == scale:
+        prev_centers = source[1]
     token = tokenize(
-        X.name, w.name, C.name, scale, str(acc), previous is not None, keep, measure
-    )
+        X.name, w.name, C.name, scale, str(acc),
+        None if previous is None else previous.name, keep, measure,
+    )  # fmt: skip
     name = f"arraykmeans-step-{token}"
     task = functools.partial(
         _assign_block, scale=scale, acc=acc, settings=settings, keep=keep,
-        measure=measure,
+        measure=measure, previous_are_centers=prev_centers is not None,
     )  # fmt: skip
     off_key = None
     if offset is not None:
         offset = offset.rechunk(offset.shape)
         deps.append(offset)
         off_key = (offset.name, *([0] * offset.ndim))
-    if previous is not None:
+    if prev_centers is not None:
+        deps.append(prev_centers)
+    elif previous is not None:
         deps.append(previous)
     layer: dict[Any, Any] = {}
     keys = []
     for i in range(X.numblocks[0]):
         prev_key = None if previous is None else (previous.name, i)
+        if prev_centers is not None:
+            prev_key = (prev_centers.name, 0, 0)
         layer[(name, i)] = (
             task,
             (X.name, i, 0),
@@ -202,10 +219,13 @@ def _lazy_labels(X, centers, offset, scale, settings) -> Array:
         for i in range(X.numblocks[0])
     }
     graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
-    return da.Array(
+    labels = da.Array(
         graph, name, chunks=(X.chunks[0],), dtype=np.int32,
         meta=np.empty((0,), np.int32),
     )  # fmt: skip
+    # What they are computed from, for a step that compares with them.
+    labels._arraykmeans_source = (X.name, C, offset, scale)
+    return labels
 
 
 def _is_held(X: Array) -> bool:
