@@ -308,6 +308,27 @@ def is_seeding_method(init: Any) -> bool:
     return isinstance(init, (str, *SEEDING_OPTIONS))
 
 
+class _RoundSampler:
+    """A k-means|| round's random numbers: one uniform per row from the
+    estimator's ``random_state``, and the oversampling factor. ``undo`` puts
+    the state back, for a backend that drew them before it knew that the
+    round samples nothing (a total potential of 0): the draws that follow are
+    then the ones made without it."""
+
+    def __init__(self, random_state: np.random.RandomState, ell: float) -> None:
+        self.random_state, self.ell = random_state, ell
+        self._state: Any = None
+
+    def draw(self, n: int) -> np.ndarray:
+        self._state = self.random_state.get_state()
+        return self.random_state.random_sample(n)
+
+    def undo(self) -> None:
+        if self._state is not None:
+            self.random_state.set_state(self._state)
+            self._state = None
+
+
 def kmeans_parallel_init(
     be: StandardBackend,
     X: Array,
@@ -335,7 +356,6 @@ def kmeans_parallel_init(
     results are not scikit-learn's.
     """
     xp = be.xp
-    n = X.shape[0]
     device = device_of(X)
     acc = be.accumulation_dtype(X.dtype, device)
     ell = 2.0 * n_clusters if oversampling_factor is None else oversampling_factor
@@ -344,37 +364,40 @@ def kmeans_parallel_init(
     )
     chosen = be.to_host(_first_index(be, sample_weight[None, :], first_u, acc))[0]
     closest = nearest = None
-    new = chosen
+    # Held where lazy: the first round and the candidates at the end read it.
+    rows = be.settle(
+        xp.take(X, be.from_host(chosen, dtype=xp.int64, device=device), axis=0)
+    )
+    gathered, n_new = [rows], 1
     for r in range(n_rounds + 1):
-        # Distances to this round's new candidates update every row's nearest
-        # candidate (its position in ``chosen``) and its distance to it.
-        rows = xp.take(X, be.from_host(new, dtype=xp.int64, device=device), axis=0)
-        step = be.assign_chunked(X, rows)
-        dist = be.sq_distances_to_assigned(X, rows, step.labels, dtype=acc)
-        position = xp.astype(step.labels, xp.int64) + (chosen.size - new.size)
-        if closest is None:
-            closest, nearest = dist, position
-        else:
-            nearest = xp.where(dist < closest, position, nearest)
-            closest = xp.minimum(closest, dist)
-        # Held where lazy: the next round and this one's sampling read them.
-        closest, nearest = be.settle(closest, nearest)
-        weighted = closest * xp.astype(sample_weight, acc)
-        total = float(xp.sum(weighted))
-        if total == 0 or r == n_rounds:
+        # Distances to this round's new candidates ``rows`` update every
+        # row's nearest candidate (its position in ``chosen``) and its
+        # distance to it; then the next round's candidates are drawn.
+        sampler = None if r == n_rounds else _RoundSampler(random_state, ell)
+        step = be.parallel_round(
+            X, rows, chosen.size - n_new, closest, nearest, sample_weight,
+            acc=acc, sampler=sampler,
+        )  # fmt: skip
+        closest, nearest = step.closest, step.nearest
+        if step.picked is None:
             break
-        u = be.from_host(random_state.random_sample(n), dtype=acc, device=device)
-        keep = be.to_host(u * total < ell * weighted)
-        new = np.setdiff1d(np.flatnonzero(keep), chosen)
-        if new.size == 0:
+        fresh = np.flatnonzero(~np.isin(step.picked, chosen))
+        if fresh.size == 0:
             break
-        chosen = np.concatenate([chosen, new])
+        rows = step.picked_rows
+        if fresh.size < step.picked.size:
+            index = be.from_host(fresh, dtype=xp.int64, device=device)
+            rows = xp.take(rows, index, axis=0)
+        chosen = np.concatenate([chosen, step.picked[fresh]])
+        gathered.append(rows)
+        n_new = fresh.size
     if chosen.size <= n_clusters:
         # Too few candidates (tiny or degenerate data): k-means++ on X.
         return kmeans_plusplus_init(be, X, n_clusters, sample_weight, random_state)[0]
     # Each candidate weighs the rows nearest to it (found along the way: the
-    # last round's candidates were measured above, none are added after).
-    cand = xp.take(X, be.from_host(chosen, dtype=xp.int64, device=device), axis=0)
+    # last round's candidates were measured above, none are added after);
+    # the candidates are the rows gathered round by round, in ``chosen``'s order.
+    cand = xp.concat(gathered, axis=0)
     cand_w = be.weight_sum(sample_weight, nearest, chosen.size, dtype=acc)
     # Held where lazy: the reclustering's iterations would each gather the
     # candidates from X again.

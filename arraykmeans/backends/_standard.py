@@ -51,6 +51,23 @@ class Assignment:
     :meth:`count_distinct` of the labels)."""
 
 
+@dataclass
+class ParallelRound:
+    """Result of one k-means|| round (:meth:`StandardBackend.parallel_round`)."""
+
+    closest: Array
+    """Every row's squared distance to its nearest candidate, accumulation dtype."""
+    nearest: Array
+    """Every row's nearest candidate (its position among the candidates), int64."""
+    total: float
+    """``Σ w·closest``: the potential the round's sampling divided by."""
+    picked: np.ndarray | None = None
+    """The rows the round sampled (ascending host indices), or None where it
+    sampled nothing (the last round, or a total of 0)."""
+    picked_rows: Array | None = None
+    """Those rows of X, (len(picked), d)."""
+
+
 # ----------------------------------------------------------------- free helpers
 
 
@@ -386,6 +403,49 @@ class StandardBackend:
                 sums = part if sums is None else sums + part
                 weights = part_w if weights is None else weights + part_w
         return Assignment(labels=_joined(xp, labels_parts), sums=sums, weights=weights)
+
+    def parallel_round(
+        self,
+        X: Array,
+        rows: Array,
+        start: int,
+        closest: Array | None,
+        nearest: Array | None,
+        sample_weight: Array,
+        *,
+        acc: Any,
+        sampler: Any = None,
+    ) -> ParallelRound:
+        """One round of k-means|| seeding: the distances to the round's new
+        candidates ``rows`` (positions ``start`` on among all candidates)
+        update every row's nearest candidate and its squared distance to it;
+        then, given a ``sampler`` (``draw(n)``: one host uniform per row;
+        ``ell``: the oversampling factor; ``undo()``), the rows kept with
+        probability ``min(1, ell·w·d²/Σ w·d²)`` are drawn and gathered.
+
+        Here: an assignment pass, the nearest distances held (``settle``) and
+        the sampling read from them. Lazy backends may do all of it in one
+        pass (the Dask backend does), with the same rows drawn.
+        """
+        xp = self.xp
+        step = self.assign_chunked(X, rows)
+        dist = self.sq_distances_to_assigned(X, rows, step.labels, dtype=acc)
+        position = xp.astype(step.labels, xp.int64) + start
+        if closest is None:
+            closest, nearest = dist, position
+        else:
+            nearest = xp.where(dist < closest, position, nearest)
+            closest = xp.minimum(closest, dist)
+        # Held where lazy: the next round and this one's sampling read them.
+        closest, nearest = self.settle(closest, nearest)
+        weighted = closest * xp.astype(sample_weight, acc)
+        total = float(xp.sum(weighted))
+        if sampler is None or total == 0:
+            return ParallelRound(closest, nearest, total)
+        u = self.from_host(sampler.draw(X.shape[0]), dtype=acc, device=device_of(X))
+        picked = np.flatnonzero(self.to_host(u * total < sampler.ell * weighted))
+        index = self.from_host(picked, dtype=xp.int64, device=device_of(X))
+        return ParallelRound(closest, nearest, total, picked, xp.take(X, index, axis=0))
 
     def sq_distances_to_assigned(
         self, X: Array, centers: Array, labels: Array, *, dtype: Any
