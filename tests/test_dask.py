@@ -248,10 +248,10 @@ def test_streamed_fit_from_given_centres_is_one_pass_per_iteration(max_iter):
 def test_kmeans_parallel_passes_do_not_grow_with_the_centres():
     """k-means|| on data over the persist budget: a fixed number of passes
     over X whatever the number of centres (k-means++ makes one per centre):
-    the set-up, two per round (gathering the round's candidates from X, then
-    the distances to them, in one computation with the nearest-candidate
-    update) and one Lloyd iteration; the seeding is the one made with X held
-    in memory."""
+    the set-up, one per round (the distances to the round's new candidates,
+    the nearest-candidate update and the next candidates drawn, in one
+    persist; two per round before) and one Lloyd iteration; the seeding is
+    the one made with X held in memory."""
     X = _data(n=4000, k=6)
     reads = []
     lock = threading.Lock()
@@ -275,9 +275,10 @@ def test_kmeans_parallel_passes_do_not_grow_with_the_centres():
         # Whole passes, and a few blocks more: the centring shift's and the
         # first candidate's.
         seen[k] = (len(reads) / blocks, counter.count)
-    # 1 set-up pass, the first candidate, 2 per round for 5 rounds and the
-    # last round's distances, the candidates' weights and one iteration.
-    assert seen[4][0] == seen[12][0] <= 1 + 1 + 2 * 5 + 2 + 2 + 1, seen
+    # The set-up pass and the shift's rows, the first candidate's gather, one
+    # pass per round for 5 rounds and the last round's distances, one
+    # iteration and the last assignment.
+    assert seen[4][0] == seen[12][0] <= 1.5 + 1 + (5 + 1) + 2, seen
 
 
 @pytest.mark.parametrize("persist", [True, False])
@@ -301,3 +302,21 @@ def test_on_a_distributed_cluster(persist):
     np.testing.assert_array_equal(predicted, ref.labels_)
     np.testing.assert_allclose(np.asarray(km.cluster_centers_), ref.cluster_centers_)
     assert km.n_iter_ == ref.n_iter_
+
+
+@pytest.mark.parametrize("cap", [0, 1, 3])
+def test_kmeans_parallel_blocks_past_their_cap_are_read_again(monkeypatch, cap):
+    """A k-means|| round's blocks return a bounded number of rows that may be
+    kept; a block that may have more is tested again from its held distances
+    and read once more: the seeding stays the one made in memory."""
+    from arraykmeans.backends import _dask as dask_backend
+
+    X = _data(n=2000, k=5)
+    ref = ak.KMeans(5, init="k-means||", n_init=1, max_iter=2, random_state=1).fit(X)
+    monkeypatch.setattr(dask_backend, "_round_cap", lambda ell: cap)
+    km = ak.KMeans(5, init="k-means||", n_init=1, max_iter=2, random_state=1)
+    km.fit(_dask(X))
+    np.testing.assert_allclose(
+        np.asarray(km.cluster_centers_), ref.cluster_centers_, rtol=1e-12, atol=1e-12
+    )
+    np.testing.assert_array_equal(np.asarray(km.labels_), ref.labels_)

@@ -41,6 +41,7 @@ centres (k × d) is small. What this backend changes:
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import threading
 import uuid
@@ -50,7 +51,7 @@ import numpy as np
 
 from .._config import _settings, config_context
 from . import numpy_backend
-from ._standard import Assignment, StandardBackend
+from ._standard import Assignment, ParallelRound, StandardBackend
 
 Array = Any
 
@@ -109,6 +110,39 @@ def _block_moments(xb, shift, acc):
     with np.errstate(all="ignore"):
         xa = np.asarray(xb, dtype=acc) - shift
         return np.stack([xa.sum(axis=0), (xa * xa).sum(axis=0)])[None]
+
+
+def _round_cap(ell: float) -> int:
+    """How many rows a block returns from a k-means|| round: twice the
+    expected number kept over all the blocks, and some."""
+    return int(2 * math.ceil(ell) + 64)
+
+
+def _parallel_block(xb, wb, ub, cb, nb, rows, start, first, ell, acc, cap, settings):
+    """One block's k-means|| round (:meth:`DaskBackend.parallel_round`): its
+    nearest candidates updated with the new ``rows``, its potential, and the
+    (at most ``cap``) rows most likely kept whatever the round's total turns
+    out to be: those of the highest ``ell·w·d²/u`` (a row is kept when that
+    exceeds the total). Also the highest ratio left out, which tells whether
+    the cap may have cut off a kept row."""
+    be = numpy_backend()
+    xb = np.asarray(xb)
+    with config_context(**settings):
+        labels = be.assign_chunked(xb, rows).labels
+        dist = be.sq_distances_to_assigned(xb, rows, labels, dtype=acc)
+    position = labels.astype(np.int64) + start
+    if cb is not None:
+        position = np.where(dist < cb, position, nb)
+        dist = np.minimum(cb, dist)
+    weighted = dist * np.asarray(wb).astype(acc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(weighted > 0, ell * weighted / ub, -np.inf)
+    order = np.argsort(-ratio, kind="stable")
+    top, rest = order[:cap], order[cap:]
+    top = np.sort(top[ratio[top] > -np.inf])
+    cut = float(ratio[rest[0]]) if rest.size else -np.inf
+    summary = (weighted.sum(), top + first, ub[top], weighted[top], xb[top], cut)
+    return dist, position, summary
 
 
 def _add_partials(a, b):
@@ -252,6 +286,18 @@ def _array_of_blocks(blocks: list[np.ndarray], row_chunks: Any) -> Array:
     layer = {(name, i): block for i, block in enumerate(blocks)}
     graph = HighLevelGraph.from_collections(name, layer, dependencies=())
     return da.Array(graph, name, chunks=(tuple(row_chunks),), dtype=blocks[0].dtype)
+
+
+def _from_block_parts(parts: list[Any], row_chunks: Any, dtype: Any) -> Array:
+    """A 1-D Dask array of delayed blocks of ``row_chunks`` rows."""
+    import dask.array as da
+
+    return da.concatenate(
+        [
+            da.from_delayed(p, (rows,), dtype=dtype, meta=np.empty((0,), dtype))
+            for p, rows in zip(parts, row_chunks, strict=True)
+        ]
+    )
 
 
 def _has_cluster() -> bool:
@@ -477,6 +523,94 @@ class DaskBackend(StandardBackend):
             inertia=float(inertia) if measure else None,
             n_distinct=int(np.count_nonzero(rows)) if measure else None,
         )
+
+    def parallel_round(
+        self, X, rows, start, closest, nearest, sample_weight, *, acc, sampler=None
+    ) -> ParallelRound:
+        """One pass over the blocks for a sampling round, one persist: each
+        block updates its nearest candidates (held for the next round) and
+        returns its potential and the rows that could be kept (the highest
+        ``ell·w·d²/u``, a few times the expected number). The round's total
+        then tells which are kept, by the same test as the standard code, so
+        the same rows are drawn; a block whose returned rows may not hold all
+        its kept ones (never seen but possible) is read once more. The
+        uniforms are drawn before the pass (and put back if the total is 0).
+        """
+        if sampler is None:
+            return super().parallel_round(
+                X, rows, start, closest, nearest, sample_weight, acc=acc
+            )
+        import dask
+
+        X = self._row_blocks(X)
+        acc = np.dtype(acc)
+        chunks = X.chunks[0]
+        bounds = np.cumsum((0, *chunks))
+        u = sampler.draw(X.shape[0]).astype(acc)
+        ell = float(sampler.ell)
+        cap = _round_cap(ell)
+        block = dask.delayed(_parallel_block, nout=3, pure=True)
+        R = dask.delayed(np.asarray(self.to_host(rows)))
+        settings = _block_settings()
+
+        def delayed_blocks(a):
+            if a is None:
+                return [None] * len(chunks)
+            return a.rechunk((chunks,)).to_delayed(optimize_graph=False)
+
+        parts = [
+            block(x, w, u[bounds[i] : bounds[i + 1]], c, m, R, int(start),
+                  int(bounds[i]), ell, acc, cap, settings)
+            for i, (x, w, c, m) in enumerate(zip(
+                X.to_delayed(optimize_graph=False)[:, 0],
+                delayed_blocks(sample_weight), delayed_blocks(closest),
+                delayed_blocks(nearest), strict=True,
+            ))
+        ]  # fmt: skip
+        closest = _from_block_parts([p[0] for p in parts], chunks, acc)
+        nearest = _from_block_parts([p[1] for p in parts], chunks, np.int64)
+        with numpy_backend().one_blas_thread():
+            closest, nearest, *held = dask.persist(
+                closest, nearest, *[p[2] for p in parts]
+            )
+            summaries = dask.compute(*held)
+        total = float(np.sum([s[0] for s in summaries]))
+        if total == 0:
+            sampler.undo()
+            return ParallelRound(closest, nearest, total)
+        picked, picked_rows = self._kept_rows(
+            X, summaries, total, ell, (closest, sample_weight, u, bounds)
+        )
+        return ParallelRound(closest, nearest, total, picked, self.wrap(picked_rows))
+
+    def _kept_rows(self, X, summaries, total, ell, held):
+        """The rows a round keeps (``u·total < ell·w·d²``, as the standard code
+        tests it) from the blocks' returned rows; a block whose highest ratio
+        left out comes near the total is tested row by row again, from its
+        held distances, and read once more for its kept rows."""
+        import dask
+
+        closest, sample_weight, u, bounds = held
+        index, rows, again = [], [], []
+        for i, (_, idx, us, ws, xs, cut) in enumerate(summaries):
+            if cut >= total * (1 - 1e-4):
+                again.append(i)
+                index.append(None)
+                rows.append(None)
+                continue
+            keep = us * total < ell * ws
+            index.append(idx[keep])
+            rows.append(xs[keep])
+        if again:
+            w = sample_weight.rechunk((closest.chunks[0],))
+            got = dask.compute(
+                *[(closest.blocks[i], w.blocks[i], X.blocks[i]) for i in again]
+            )
+            for i, (c, wb, xb) in zip(again, got, strict=True):
+                ub = u[bounds[i] : bounds[i + 1]]
+                keep = np.flatnonzero(ub * total < ell * (c * wb.astype(c.dtype)))
+                index[i], rows[i] = keep + bounds[i], np.asarray(xb)[keep]
+        return np.concatenate(index), np.concatenate(rows)
 
     def weighted_inertia(self, X, sample_weight, centers, labels) -> float:
         """Block-wise on the host backend: one pass, one compute."""
