@@ -275,6 +275,27 @@ class TestAssign:
         framed = get_backend(NP).assign_chunked(X, C, offset=offset, scale=0.5).labels
         np.testing.assert_array_equal(plain, framed)
 
+    @pytest.mark.parametrize("dtype", ["float32", "float64"])
+    @pytest.mark.parametrize(("d", "k"), [(3, 40), (8, 64), (20, 40), (20, 5)])
+    def test_shifted_on_the_way_is_shifted_first_bit_for_bit(self, dtype, d, k):
+        """An accumulating assignment with an ``offset`` gives the labels,
+        sums and weights of the rows shifted first, to the last bit: pieces
+        of several chunks, with the loop that forms distances itself (d of 3
+        and 8) and with BLAS (d=20)."""
+        rng = np.random.RandomState(d + k)
+        X = (rng.randn(60000, d) + 0.5).astype(dtype)
+        offset = X[:100].mean(axis=0)
+        C = X[rng.choice(60000, k, replace=False)] - offset
+        w = rng.uniform(0.5, 2, 60000).astype(dtype)
+        be = get_backend(NP)
+        first = be.assign_chunked(X - offset, C, sample_weight=w, accumulate=True)
+        framed = be.assign_chunked(
+            X, C, sample_weight=w, accumulate=True, offset=offset
+        )
+        np.testing.assert_array_equal(framed.labels, first.labels)
+        np.testing.assert_array_equal(framed.sums, first.sums)
+        np.testing.assert_array_equal(framed.weights, first.weights)
+
 
 class TestChunkRows:
     def test_budget(self):

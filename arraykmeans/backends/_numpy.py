@@ -325,13 +325,15 @@ class _RowAssignment:
 
     def _piece_direct(self, lo: int, hi: int):
         # No BLAS: the compiled loop forms the distances itself, one call for
-        # the piece's rows (chunk by chunk only where the rows must first be
-        # shifted or scaled).
+        # the piece's rows (group by group only where the rows must first be
+        # shifted or scaled: the loop moves its sums into ``sums`` every
+        # group of rows and at the end of a call, so the sums are the same
+        # bit for bit either way).
         k, acc = self.k if self.accumulate else 0, self.acc_dtype
         sums = np.zeros((k, self.d), dtype=acc)
         totals = np.zeros(k, dtype=acc)
         plain = self.offset is None and self.scale == 1.0
-        step = max(1, hi - lo if plain else self.rows)
+        step = max(1, hi - lo if plain else NUMPY_GROUP_ROWS)
         for c0 in range(lo, hi, step):
             sl = slice(c0, min(c0 + step, hi))
             self.direct(
