@@ -31,6 +31,12 @@ class _Computes(dask_callbacks.Callback):
         self.count += 1
 
 
+# Persist budgets for data read from their source: the labels of a step held
+# on the workers for the next one (100 kB: the labels fit, X does not), or
+# recomputed there from the centres (1 byte).
+STREAMED_BUDGETS = [1, 100_000]
+
+
 def _data(n=6000, d=5, k=6, seed=0):
     rng = np.random.RandomState(seed)
     centres = rng.randn(k, d) * 3
@@ -173,7 +179,8 @@ def test_settings_reach_the_blocks(monkeypatch):
     assert set(seen) == {7}
 
 
-def test_data_larger_than_the_budget_are_read_once_per_pass():
+@pytest.mark.parametrize("budget", STREAMED_BUDGETS)
+def test_data_larger_than_the_budget_are_read_once_per_pass(budget):
     """Data over the persist budget stay lazy: every Lloyd iteration reads each
     input block once (one pass), a fixed number of set-up passes come on top
     (the finiteness check with the column moments, the seeding, the
@@ -196,7 +203,7 @@ def test_data_larger_than_the_budget_are_read_once_per_pass():
         held = fit.fit(Xd)
         held_labels, held_iter = np.asarray(held.labels_), held.n_iter_
         reads.clear()
-        with ak.config_context(dask_persist_bytes=1):
+        with ak.config_context(dask_persist_bytes=budget):
             streamed = ak.KMeans(6, n_init=1, tol=0, max_iter=max_iter, random_state=0)
             streamed.fit(Xd)
         np.testing.assert_array_equal(np.asarray(streamed.labels_), held_labels)
@@ -210,8 +217,9 @@ def test_data_larger_than_the_budget_are_read_once_per_pass():
         assert i <= p <= i + 6, (passes, iterations)
 
 
+@pytest.mark.parametrize("budget", STREAMED_BUDGETS)
 @pytest.mark.parametrize("max_iter", [1, 4, 8])
-def test_streamed_fit_from_given_centres_is_one_pass_per_iteration(max_iter):
+def test_streamed_fit_from_given_centres_is_one_pass_per_iteration(max_iter, budget):
     """From given centres, a fit of data read from their source makes one
     pass per iteration and two more: the finiteness check with the column
     moments (one pass for both) and the last assignment, which measures the
@@ -233,7 +241,7 @@ def test_streamed_fit_from_given_centres_is_one_pass_per_iteration(max_iter):
     init_d = _dask(init)
     held = ak.KMeans(6, init=init_d, n_init=1, tol=0, max_iter=max_iter).fit(Xd)
     reads.clear()
-    with ak.config_context(dask_persist_bytes=1):
+    with ak.config_context(dask_persist_bytes=budget):
         km = ak.KMeans(6, init=init_d, n_init=1, tol=0, max_iter=max_iter).fit(Xd)
     # Unchanged labels end a fit without a last assignment: then n_iter_ + 1.
     passes = {(km.n_iter_ + extra) * Xd.numblocks[0] + 1 for extra in (1, 2)}
@@ -281,8 +289,8 @@ def test_kmeans_parallel_passes_do_not_grow_with_the_centres():
     assert seen[4][0] == seen[12][0] <= 1.5 + 1 + (5 + 1) + 2, seen
 
 
-@pytest.mark.parametrize("persist", [True, False])
-def test_on_a_distributed_cluster(persist):
+@pytest.mark.parametrize("budget", [None, *STREAMED_BUDGETS])
+def test_on_a_distributed_cluster(budget):
     """With a ``distributed`` client the fit runs on its workers (labels kept
     there between passes) and gives NumPy's fit, held in memory or streamed."""
     distributed = pytest.importorskip("distributed")
@@ -293,7 +301,7 @@ def test_on_a_distributed_cluster(persist):
             n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster),
-        ak.config_context(dask_persist_bytes=None if persist else 1),
+        ak.config_context(dask_persist_bytes=budget),
     ):
         km = ak.KMeans(6, n_init=1, random_state=0).fit(_dask(X))
         labels = np.asarray(km.labels_.compute())
@@ -320,3 +328,32 @@ def test_kmeans_parallel_blocks_past_their_cap_are_read_again(monkeypatch, cap):
         np.asarray(km.cluster_centers_), ref.cluster_centers_, rtol=1e-12, atol=1e-12
     )
     np.testing.assert_array_equal(np.asarray(km.labels_), ref.labels_)
+
+
+@pytest.mark.parametrize("budget", STREAMED_BUDGETS)
+@pytest.mark.parametrize("d", [3, 20])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_streamed_fit_is_the_held_fit_bit_for_bit(budget, d, dtype):
+    """Streamed data, their labels held on the workers or recomputed between
+    steps: the centres, labels and iterations are those of the fit with the
+    centred X held in memory, to the last bit, with the compiled loops that
+    form distances themselves (d=3) and those that take them from BLAS
+    (d=20)."""
+    rng = np.random.RandomState(d)
+    # Off the origin (centring matters) but not far: the mean added back
+    # to the centres would hide a last bit of difference.
+    centres = rng.randn(40, d) * 2 + 0.5
+    X = (centres[rng.randint(0, 40, 40000)] + rng.randn(40000, d)).astype(dtype)
+    Xd = _dask(X, blocks=1)
+    init = _dask(X[::1000])
+    held = ak.KMeans(40, init=init, n_init=1, max_iter=6, tol=0).fit(Xd)
+    with ak.config_context(dask_persist_bytes=budget * 2):
+        km = ak.KMeans(40, init=init, n_init=1, max_iter=6, tol=0).fit(Xd)
+    assert km.n_iter_ == held.n_iter_
+    np.testing.assert_array_equal(
+        np.asarray(km.cluster_centers_), np.asarray(held.cluster_centers_)
+    )
+    np.testing.assert_array_equal(np.asarray(km.labels_), np.asarray(held.labels_))
+    assert km.inertia_ == pytest.approx(
+        held.inertia_, rel=1e-5 if dtype == np.float32 else 1e-12
+    )

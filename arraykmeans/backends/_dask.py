@@ -18,13 +18,15 @@ centres (k × d) is small. What this backend changes:
   ``dask_persist_bytes``. Larger data stay lazy and every pass reads them
   from their source (a file, a generator) once, block by block. Then the
   labels of a step are not brought back (on a cluster, sending them to the
-  caller and out again cost more than the pass): they stay a lazy array
-  recomputed from the centres where each block is read, so the next step
-  tests which changed in its own pass; the step also measures its inertia
-  and the clusters with rows, so the fit's last assignment is its last
-  pass. The finiteness check measures the column moments in its pass
-  (``fit_extremes``), so a fit from given centres reads X ``n_iter + 2``
-  times.
+  caller and out again cost more than the pass): they are held where they
+  were computed (4 bytes a row, when that fits the budget), or else a lazy
+  array recomputed from the centres where each block is read, so the next
+  step tests which changed in its own pass; the step also measures its
+  inertia and the clusters with rows, so the fit's last assignment is its
+  last pass. (Subtracting the mean inside the steps instead of in a task
+  of its own cost more than it saved: 79 s against 67 s for a 2 GB fit.) The finiteness check measures the column moments in its
+  pass (``fit_extremes``), so a fit from given centres reads X
+  ``n_iter + 2`` times.
 - **Prediction stays lazy**: a non-accumulating assignment (``predict``) maps
   the blocks and returns a Dask array of labels computed from the centres
   alone, not a graph of the fit.
@@ -45,7 +47,7 @@ import math
 import sys
 import threading
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -125,22 +127,21 @@ def _parallel_block(xb, wb, ub, cb, nb, rows, start, first, ell, acc, cap, setti
     out to be: those of the highest ``ell·w·d²/u`` (a row is kept when that
     exceeds the total). Also the highest ratio left out, which tells whether
     the cap may have cut off a kept row."""
-    be = numpy_backend()
     xb = np.asarray(xb)
     with config_context(**settings):
-        labels = be.assign_chunked(xb, rows).labels
-        dist = be.sq_distances_to_assigned(xb, rows, labels, dtype=acc)
-    position = labels.astype(np.int64) + start
-    if cb is not None:
-        position = np.where(dist < cb, position, nb)
-        dist = np.minimum(cb, dist)
+        dist, position = numpy_backend().nearest_candidates(
+            xb, rows, start, cb, nb, acc=acc
+        )
     weighted = dist * np.asarray(wb).astype(acc)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(weighted > 0, ell * weighted / ub, -np.inf)
-    order = np.argsort(-ratio, kind="stable")
-    top, rest = order[:cap], order[cap:]
+    if cap >= ratio.size:
+        top, cut = np.arange(ratio.size), -np.inf
+    else:
+        # The cap highest ratios before position cap, the next one at it.
+        order = np.argpartition(-ratio, cap)
+        top, cut = order[:cap], float(ratio[order[cap]])
     top = np.sort(top[ratio[top] > -np.inf])
-    cut = float(ratio[rest[0]]) if rest.size else -np.inf
     summary = (weighted.sum(), top + first, ub[top], weighted[top], xb[top], cut)
     return dist, position, summary
 
@@ -157,16 +158,18 @@ def _collect(steps, total):
 
 def _step_graph(
     X, w, centers, offset, previous, scale, acc, settings, *, keep=True,
-    measure=False,
+    measure=False, labels_name=None,
 ):  # fmt: skip
     """The task graph of one accumulating pass, and the key of its result.
 
     Task ``(name, i)`` assigns block i (labels, partial sums and weights,
     changed labels); the partials are added pairwise in block order (a tree,
     so no task waits on all blocks but the last); the result is the list of
-    label blocks (None without ``keep``) and the totals. Written as a graph
-    rather than with ``dask.delayed``, whose argument traversal took a tenth
-    of a pass.
+    label blocks (None without ``keep``) and the totals. With
+    ``labels_name``, the label blocks are keys ``(labels_name, i)`` of their
+    own instead (to be held where they were computed) and the result holds
+    the totals alone. Written as a graph rather than with ``dask.delayed``,
+    whose argument traversal took a tenth of a pass.
     """
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
@@ -179,9 +182,8 @@ def _step_graph(
     # block over).
     source = getattr(previous, "_arraykmeans_source", None)
     prev_centers = None
-    same_frame = source is not None and source[2] is None and offset is None
-    if same_frame and source[0] == X.name and source[3] == scale:
-        prev_centers = source[1]
+    if source is not None and _same_frame(source, X, offset, scale):
+        prev_centers = source.centers
     token = tokenize(
         X.name, w.name, C.name, scale, str(acc),
         None if previous is None else previous.name, keep, measure,
@@ -225,9 +227,38 @@ def _step_graph(
         if len(parts) % 2:
             paired.append(parts[-1])
         parts = paired
+    if labels_name is not None:
+        for i, key in enumerate(keys):
+            layer[(labels_name, i)] = (_first, key)
+        keys = []
     layer[name] = (_collect, keys, parts[0])
     graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
     return graph, name
+
+
+def _first(values):
+    return values[0]
+
+
+class _LabelSource(NamedTuple):
+    """What lazy labels (:func:`_lazy_labels`) are computed from: X (its
+    name), the centres, and the frame (offset and scale) X is assigned in."""
+
+    x_name: str
+    centers: Array
+    offset: Array | None
+    scale: float
+
+
+def _same_frame(source: _LabelSource, X: Array, offset: Array | None, scale: float):
+    """Whether lazy labels of ``source`` assign the same rows as a step on X
+    in the frame ``offset``, ``scale`` (then the step recomputes them itself)."""
+    same_offset = (source.offset is None and offset is None) or (
+        source.offset is not None
+        and offset is not None
+        and source.offset.name == offset.name
+    )
+    return source.x_name == X.name and same_offset and source.scale == scale
 
 
 def _lazy_labels(X, centers, offset, scale, settings) -> Array:
@@ -235,7 +266,6 @@ def _lazy_labels(X, centers, offset, scale, settings) -> Array:
     Dask arrays, as a lazy Dask array: each block is assigned where it is
     read, so a graph that also reads X for another use reads each block
     once for both (a step's test of changed labels)."""
-    import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
@@ -253,13 +283,20 @@ def _lazy_labels(X, centers, offset, scale, settings) -> Array:
         for i in range(X.numblocks[0])
     }
     graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
-    labels = da.Array(
-        graph, name, chunks=(X.chunks[0],), dtype=np.int32,
+    labels = _int_labels(graph, name, X.chunks[0])
+    # What they are computed from, for a step that compares with them.
+    labels._arraykmeans_source = _LabelSource(X.name, C, offset, scale)
+    return labels
+
+
+def _int_labels(graph: Any, name: str, row_chunks: Any) -> Array:
+    """The 1-D int32 Dask array of keys ``(name, i)`` of ``graph``."""
+    import dask.array as da
+
+    return da.Array(
+        graph, name, chunks=(tuple(row_chunks),), dtype=np.int32,
         meta=np.empty((0,), np.int32),
     )  # fmt: skip
-    # What they are computed from, for a step that compares with them.
-    labels._arraykmeans_source = (X.name, C, offset, scale)
-    return labels
 
 
 def _is_held(X: Array) -> bool:
@@ -495,25 +532,41 @@ class DaskBackend(StandardBackend):
             return Assignment(labels=labels, sums=None, weights=None)
         w = sample_weight.rechunk((X.chunks[0],))
         prev = None if previous is None else previous.rechunk((X.chunks[0],))
-        # Data read from their source on every pass: the labels are not
-        # brought back (nor sent out again as the next step's previous
-        # labels) but recomputed from the centres where each block is read,
-        # and the step measures its inertia and rows per centre, so that the
-        # fit's last step needs no pass of its own.
         held = _is_held(X)
+        # Data read from their source on every pass (see _Streamed): the
+        # step measures its inertia and rows per centre, so that the fit's
+        # last step needs no pass of its own, and its labels are not brought
+        # back (nor sent out again as the next step's previous labels).
         measure = not held and offset is None and scale == 1.0
+        on_workers = not held and X.shape[0] * 4 <= _persist_budget()
+        if on_workers:
+            # The centres as a one-key array of their values: their graph
+            # (the last step's means), sent unoptimised with this step's,
+            # would clash on the scheduler with its optimised form, which
+            # the stopping flags' read sends.
+            centers = self.wrap(self.to_host(centers))
+        labels_name = f"arraykmeans-labels-{uuid.uuid4().hex}" if on_workers else None
         graph, key = _step_graph(
-            X, w, centers, offset, prev, scale, acc, settings, keep=held,
-            measure=measure,
+            X, w, centers, offset, prev, scale, acc, settings,
+            keep=held or on_workers, measure=measure, labels_name=labels_name,
         )  # fmt: skip
         # Dask runs the blocks in parallel: BLAS threads within each block
         # would only contend with the other blocks'.
         with numpy_backend().one_blas_thread():
-            out = Delayed(key, graph).compute()
-        labels, sums, weights, changed, inertia, rows = out
+            if on_workers:
+                import dask
+
+                labels = _int_labels(graph, labels_name, X.chunks[0])
+                labels, totals = dask.persist(
+                    labels, Delayed(key, graph), optimize_graph=False
+                )
+                out = totals.compute()
+            else:
+                out = Delayed(key, graph).compute()
+        _, sums, weights, changed, inertia, rows = out
         if held:
-            labels = _array_of_blocks(labels, X.chunks[0])
-        else:
+            labels = _array_of_blocks(out[0], X.chunks[0])
+        elif not on_workers:
             labels = _lazy_labels(X, centers, offset, scale, settings)
         return Assignment(
             labels=labels,

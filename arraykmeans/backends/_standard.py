@@ -428,14 +428,9 @@ class StandardBackend:
         pass (the Dask backend does), with the same rows drawn.
         """
         xp = self.xp
-        step = self.assign_chunked(X, rows)
-        dist = self.sq_distances_to_assigned(X, rows, step.labels, dtype=acc)
-        position = xp.astype(step.labels, xp.int64) + start
-        if closest is None:
-            closest, nearest = dist, position
-        else:
-            nearest = xp.where(dist < closest, position, nearest)
-            closest = xp.minimum(closest, dist)
+        closest, nearest = self.nearest_candidates(
+            X, rows, start, closest, nearest, acc=acc
+        )
         # Held where lazy: the next round and this one's sampling read them.
         closest, nearest = self.settle(closest, nearest)
         weighted = closest * xp.astype(sample_weight, acc)
@@ -446,6 +441,29 @@ class StandardBackend:
         picked = np.flatnonzero(self.to_host(u * total < sampler.ell * weighted))
         index = self.from_host(picked, dtype=xp.int64, device=device_of(X))
         return ParallelRound(closest, nearest, total, picked, xp.take(X, index, axis=0))
+
+    def nearest_candidates(
+        self,
+        X: Array,
+        rows: Array,
+        start: int,
+        closest: Array | None,
+        nearest: Array | None,
+        *,
+        acc: Any,
+    ) -> tuple[Array, Array]:
+        """Every row's squared distance (in ``acc``) to its nearest candidate
+        and that candidate's position, updated with the new candidates
+        ``rows`` (positions ``start`` on): a row moves to a new candidate
+        only when strictly nearer. ``closest``/``nearest`` None: the first
+        candidates."""
+        xp = self.xp
+        labels = self.assign_chunked(X, rows).labels
+        dist = self.sq_distances_to_assigned(X, rows, labels, dtype=acc)
+        position = xp.astype(labels, xp.int64) + start
+        if closest is None:
+            return dist, position
+        return xp.minimum(closest, dist), xp.where(dist < closest, position, nearest)
 
     def sq_distances_to_assigned(
         self, X: Array, centers: Array, labels: Array, *, dtype: Any
