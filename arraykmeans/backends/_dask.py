@@ -253,12 +253,8 @@ class _LabelSource(NamedTuple):
 def _same_frame(source: _LabelSource, X: Array, offset: Array | None, scale: float):
     """Whether lazy labels of ``source`` assign the same rows as a step on X
     in the frame ``offset``, ``scale`` (then the step recomputes them itself)."""
-    same_offset = (source.offset is None and offset is None) or (
-        source.offset is not None
-        and offset is not None
-        and source.offset.name == offset.name
-    )
-    return source.x_name == X.name and same_offset and source.scale == scale
+    unshifted = source.offset is None and offset is None
+    return unshifted and source.x_name == X.name and source.scale == scale
 
 
 def _lazy_labels(X, centers, offset, scale, settings) -> Array:
@@ -515,25 +511,29 @@ class DaskBackend(StandardBackend):
         Otherwise: lazy labels, a Dask array mapped over X's blocks (the
         centres, small, are read to the host first).
         """
-        from dask.delayed import Delayed
-
         X = self._row_blocks(X)
         if acc_dtype is None:
             acc_dtype = self.accumulation_dtype(X.dtype, None)
         acc = np.dtype(acc_dtype)
-        settings = _block_settings()
         if not accumulate:
             C = self.to_host(centers)
             off = None if offset is None else self.to_host(offset)
             labels = X.map_blocks(
-                _labels_of_block, C, off, scale, settings,
+                _labels_of_block, C, off, scale, _block_settings(),
                 drop_axis=1, dtype=np.intp, meta=np.empty((0,), np.intp),
             )  # fmt: skip
             return Assignment(labels=labels, sums=None, weights=None)
+        return self._step(X, centers, sample_weight, acc, offset, scale, previous)
+
+    def _step(self, X, centers, sample_weight, acc, offset, scale, previous):
+        """An accumulating assignment (:meth:`assign_chunked`): one pass."""
+        from dask.delayed import Delayed
+
+        settings = _block_settings()
         w = sample_weight.rechunk((X.chunks[0],))
         prev = None if previous is None else previous.rechunk((X.chunks[0],))
         held = _is_held(X)
-        # Data read from their source on every pass (see _Streamed): the
+        # Data read from their source on every pass: the
         # step measures its inertia and rows per centre, so that the fit's
         # last step needs no pass of its own, and its labels are not brought
         # back (nor sent out again as the next step's previous labels).
