@@ -78,9 +78,8 @@ def test_input_blocks_read_a_bounded_number_of_times():
     reads.clear()
     many = ak.KMeans(6, n_init=1, tol=0, max_iter=25, random_state=0).fit(Xd)
     assert many.n_iter_ > few.n_iter_ + 5
-    # The finiteness check with the column moments (around a shift read from
-    # the first block) and the persisted copy.
-    assert reads_few <= 2 * Xd.numblocks[0] + 1
+    # The finiteness check with the column moments, and the persisted copy.
+    assert reads_few <= 2 * Xd.numblocks[0]
     assert len(reads) == reads_few
 
 
@@ -208,8 +207,8 @@ def test_data_larger_than_the_budget_are_read_once_per_pass(budget):
             streamed.fit(Xd)
         np.testing.assert_array_equal(np.asarray(streamed.labels_), held_labels)
         assert streamed.n_iter_ == held_iter
-        # Whole passes, and the first block once more for the centring shift.
-        assert len(reads) % blocks == 1
+        # Whole passes (each block's moments are taken around its own shift).
+        assert len(reads) % blocks == 0
         passes.append(len(reads) // blocks)
         iterations.append(streamed.n_iter_)
     assert iterations[1] > iterations[0]
@@ -244,7 +243,7 @@ def test_streamed_fit_from_given_centres_is_one_pass_per_iteration(max_iter, bud
     with ak.config_context(dask_persist_bytes=budget):
         km = ak.KMeans(6, init=init_d, n_init=1, tol=0, max_iter=max_iter).fit(Xd)
     # Unchanged labels end a fit without a last assignment: then n_iter_ + 1.
-    passes = {(km.n_iter_ + extra) * Xd.numblocks[0] + 1 for extra in (1, 2)}
+    passes = {(km.n_iter_ + extra) * Xd.numblocks[0] for extra in (1, 2)}
     assert len(reads) in passes, (len(reads), km.n_iter_)
     assert km.n_iter_ == held.n_iter_
     np.testing.assert_array_equal(np.asarray(km.labels_), np.asarray(held.labels_))
@@ -357,3 +356,36 @@ def test_streamed_fit_is_the_held_fit_bit_for_bit(budget, d, dtype):
     assert km.inertia_ == pytest.approx(
         held.inertia_, rel=1e-5 if dtype == np.float32 else 1e-12
     )
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_column_moments_in_one_read(seed, dtype):
+    """The finiteness check's pass gives the centring its moments: each
+    block's around its own first rows' mean, combined exactly, so that data
+    far from the origin keep their variance (NumPy's to float64 rounding),
+    with or without the compiled loop (the same moments to the last bit),
+    whatever the blocking."""
+    from array_api_compat import array_namespace
+
+    from arraykmeans.backends import get_backend
+
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(50, 5000)), int(rng.integers(1, 40))
+    X = (rng.normal(size=(n, d)) * rng.uniform(0.01, 10, d) + 1e5).astype(dtype)
+    Xd = da.from_array(X, chunks=(int(rng.integers(1, n + 1)), d))
+    backend = get_backend(array_namespace(Xd))
+    got = []
+    for compiled in (True, False):
+        with ak.config_context(use_compiled=compiled, compiled_min_work=0):
+            low, high = backend.fit_extremes(Xd)
+            Xc, mean, var = backend.centre_columns(Xd)
+        assert (low, high) == (float(X.min()), float(X.max()))
+        got.append((mean.compute(), var.compute()))
+        np.testing.assert_array_equal(Xc.compute(), X - got[-1][0])
+    np.testing.assert_array_equal(got[0][0], got[1][0])
+    np.testing.assert_array_equal(got[0][1], got[1][1])
+    ref = X.astype(np.float64)
+    np.testing.assert_allclose(got[0][0], ref.mean(axis=0), rtol=1e-7)
+    np.testing.assert_allclose(got[0][1], ref.var(axis=0), rtol=1e-9)
+    assert got[0][0].dtype == X.dtype

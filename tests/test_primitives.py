@@ -714,3 +714,36 @@ def test_compiled_paths_take_only_supported_dtypes(monkeypatch, half):
         expected = call()
         ak.set_config(use_compiled=True)
         np.testing.assert_array_equal(call(), expected, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("special", [None, "inf", "nan", "huge"])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (1000, 20), (333, 64)])
+def test_compiled_column_moments_are_numpys_bit_for_bit(dtype, special, shape):
+    """The one-pass column moments and extremes (the Dask finiteness check)
+    against NumPy's reductions: the same sums to the last bit; the same
+    extremes wherever the sums are finite, and sums that are not where the
+    data hold a NaN or an infinity."""
+    require_compiled()
+    from arraykmeans.backends._numba_kernels import KERNELS
+
+    rng = np.random.default_rng(shape[0] * 31 + shape[1])
+    x = (rng.normal(size=shape) * 3 + rng.normal(size=shape[1]) * 1e4).astype(dtype)
+    if special == "huge":
+        x[-1, 0] = np.finfo(dtype).max / 2
+    elif special is not None:
+        x[rng.integers(shape[0]), rng.integers(shape[1])] = float(special)
+    shift = rng.normal(size=shape[1]) * 1e4
+    out = np.zeros((4, shape[1]))
+    KERNELS.column_moments(x, shift, out)
+    with np.errstate(all="ignore"):
+        xa = x.astype(np.float64) - shift
+        sums, squares = xa.sum(axis=0), (xa * xa).sum(axis=0)
+    np.testing.assert_array_equal(out[0], sums)
+    np.testing.assert_array_equal(out[1], squares)
+    finite = np.isfinite(out[0]) & np.isfinite(out[1])
+    # float32's largest values square within float64's range.
+    expect_finite = special is None or (special == "huge" and dtype == "float32")
+    assert finite.all() == expect_finite
+    np.testing.assert_array_equal(out[2][finite], x.min(axis=0)[finite])
+    np.testing.assert_array_equal(out[3][finite], x.max(axis=0)[finite])

@@ -24,9 +24,10 @@ centres (k × d) is small. What this backend changes:
   step tests which changed in its own pass; the step also measures its
   inertia and the clusters with rows, so the fit's last assignment is its
   last pass. (Subtracting the mean inside the steps instead of in a task
-  of its own cost more than it saved: 79 s against 67 s for a 2 GB fit.) The finiteness check measures the column moments in its
-  pass (``fit_extremes``), so a fit from given centres reads X
-  ``n_iter + 2`` times.
+  of its own cost more than it saved: 79 s against 67 s for a 2 GB fit.)
+  The finiteness check measures the column moments in its pass
+  (``fit_extremes``, one compiled loop per block where numba is there), so
+  a fit from given centres reads X ``n_iter + 2`` times.
 - **Prediction stays lazy**: a non-accumulating assignment (``predict``) maps
   the blocks and returns a Dask array of labels computed from the centres
   alone, not a graph of the fit.
@@ -104,14 +105,50 @@ def _rows_mean(rows, acc):
     return np.where(np.isfinite(mean), mean, 0).astype(acc)
 
 
-def _block_moments(xb, shift, acc):
-    """A block's column sums of ``x - shift`` and of its squares, (1, 2, d).
-    Data that are not finite, or whose squares overflow, give inf or NaN
-    here, without a warning: the extremes measured in the same pass say
-    which it was."""
+def _block_moments(xb, acc, settings):
+    """A block's column moments and extremes in one read, (1, 5, d) in ``acc``:
+    a shift (the mean of its first rows), the column sums of ``x - shift``
+    and of their squares, the column minima and maxima.
+
+    Compiled, one pass over the block, where numba is there; else NumPy's
+    reductions, with the same sums bit for bit. Data that are not finite,
+    or whose squares overflow, give inf or NaN sums here, without a
+    warning; the extremes measured with them say which it was.
+    """
+    from ._numpy import _compiled_kernels
+
+    xb = np.asarray(xb)
+    out = np.zeros((5, xb.shape[1]), dtype=acc)
+    out[0] = shift = _rows_mean(xb[:1024], acc)
+    with config_context(**settings):
+        kernels = _compiled_kernels(xb.size, xb)
+    if kernels is not None:
+        kernels.column_moments(xb, shift, out[1:])
+    else:
+        with np.errstate(all="ignore"):
+            xa = np.asarray(xb, dtype=acc) - shift
+            out[1], out[2] = xa.sum(axis=0), (xa * xa).sum(axis=0)
+        out[3], out[4] = np.inf, -np.inf
+    if xb.shape[0] and not (kernels is not None and np.all(np.isfinite(out[1:3]))):
+        # NumPy's extremes (a NaN where the column holds one).
+        out[3], out[4] = np.min(xb, axis=0), np.max(xb, axis=0)
+    return out[None]
+
+
+def _combine_moments(parts, row_chunks):
+    """The column means and variances of X from its blocks' moments
+    (:func:`_block_moments`), each block's taken around its own shift: the
+    blocks' means and sums of squared deviations, combined exactly (Chan,
+    Golub and LeVeque's pairwise update, in block order)."""
+    rows = np.asarray(row_chunks, dtype=parts.dtype)[:, None]
+    shift, s1, s2 = parts[:, 0], parts[:, 1], parts[:, 2]
     with np.errstate(all="ignore"):
-        xa = np.asarray(xb, dtype=acc) - shift
-        return np.stack([xa.sum(axis=0), (xa * xa).sum(axis=0)])[None]
+        means = shift + s1 / np.maximum(rows, 1)
+        deviations = s2 - s1 * (s1 / np.maximum(rows, 1))
+        n = rows.sum()
+        mean = (rows * means).sum(axis=0) / n
+        m2 = deviations.sum(axis=0) + (rows * (means - mean) ** 2).sum(axis=0)
+    return mean, m2 / n
 
 
 def _round_cap(ell: float) -> int:
@@ -434,58 +471,47 @@ class DaskBackend(StandardBackend):
         finiteness check and the centring. Moments that are not finite (X
         not finite, or squares beyond the float range, which the fit scales
         away before centring) are not kept."""
-        import dask
-
         if X.ndim != 2:
             return self.extremes(X)
-        xp = self.xp
-        shift, parts = self._moment_parts(self._row_blocks(X))
-        low, high, moments = dask.compute(xp.min(X), xp.max(X), parts.sum(axis=0))
-        moments = np.asarray(moments)
-        if np.all(np.isfinite(moments)):
-            _remember_moments(X, (shift, moments[0], moments[1]))
+        X = self._row_blocks(X)
+        parts = self._moment_parts(X)
+        if not parts.shape[0]:
+            return self.extremes(X)
+        with np.errstate(invalid="ignore"):
+            low, high = np.min(parts[:, 3]), np.max(parts[:, 4])
+        moments = _combine_moments(parts, X.chunks[0])
+        if np.all(np.isfinite(parts[:, :3])) and np.all(np.isfinite(moments)):
+            _remember_moments(X, moments)
         return float(low), float(high)
 
-    def _moment_parts(self, X: Array) -> tuple[np.ndarray, Array]:
-        """A shift near the column means (the first rows' means, read from
-        the first block alone) and, per block of rows, the column sums of X
-        minus it and of their squares in the accumulation dtype: a lazy
-        (blocks, 2, d) array."""
-        import dask
-
+    def _moment_parts(self, X: Array) -> np.ndarray:
+        """Every block's column moments and extremes (:func:`_block_moments`),
+        one read of X, one compute: a (blocks, 5, d) host array."""
         acc = np.dtype(self.accumulation_dtype(X.dtype, None))
-        rows = min(X.shape[0], 1024)
-        (shift,) = dask.compute(dask.delayed(_rows_mean)(X[:rows], acc))
         parts = X.map_blocks(
-            _block_moments, shift, acc, new_axis=1, dtype=acc,
-            chunks=((1,) * X.numblocks[0], (2,), (X.shape[1],)),
+            _block_moments, acc, _block_settings(), new_axis=1, dtype=acc,
+            chunks=((1,) * X.numblocks[0], (5,), (X.shape[1],)),
             meta=np.empty((0, 0, 0), acc),
         )  # fmt: skip
-        return shift, parts
+        return np.asarray(parts.compute())
 
     def centre_columns(self, X: Array) -> tuple[Array, Array, Array]:
         """The column means and variances, and the centred X, persisted when
         it fits: every pass after it then reads X from memory instead of
         recomputing its graph.
 
-        The moments are taken around a shift near the mean (see
-        :meth:`_moment_parts`), so that ``Σ(x-s)²/n - (Σ(x-s)/n)²`` loses nothing
-        to cancellation and one pass gives both; the one
-        :meth:`fit_extremes` made when it did (no pass at all here).
+        Each block's moments are taken around a shift near its mean (see
+        :func:`_block_moments`), so that its sum of squared deviations loses
+        nothing to cancellation and one pass gives both; the blocks' are
+        then combined exactly. The moments :meth:`fit_extremes` measured are
+        used when it did (no pass at all here).
         """
-        import dask
-
-        moments = _recall_moments(X)
         X = self._row_blocks(X)
-        n = X.shape[0]
+        moments = _recall_moments(X)
         if moments is None:
-            shift, parts = self._moment_parts(X)
-            (sums,) = dask.compute(parts.sum(axis=0))
-            moments = (shift, np.asarray(sums[0]), np.asarray(sums[1]))
-        shift, s1, s2 = moments
-        s1, s2 = s1 / n, s2 / n
-        mean = (shift + s1).astype(X.dtype)
-        var = s2 - s1 * s1
+            moments = _combine_moments(self._moment_parts(X), X.chunks[0])
+        mean, var = moments
+        mean = mean.astype(X.dtype)
         Xc = X - mean
         if X.nbytes <= _persist_budget():
             Xc = Xc.persist()

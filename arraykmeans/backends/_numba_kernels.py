@@ -10,7 +10,8 @@ along short rows. The loops here fill those gaps:
   few features: distances formed here, without BLAS, one call per worker);
 * per-problem work for stacks: ``kmeanspp_problems``, ``centre_problems``,
   ``legacy_uniforms`` (every problem's ``RandomState`` draws);
-* single passes: ``inertia_rows`` / ``inertia_problems``, ``min_max``.
+* single passes: ``inertia_rows`` / ``inertia_problems``, ``min_max``,
+  ``column_moments`` (column sums, sums of squares and extremes).
 
 They are used only when numba imports and the ``use_compiled`` setting is on
 (this module is imported only then); the array operations of the standard and
@@ -389,6 +390,35 @@ if numba is not None:
         if a != a or b != b:
             return np.nan, np.nan
         return a, b
+
+    @numba.njit(nogil=True, cache=_CACHE)
+    def column_moments(X, shift, out):  # pragma: no cover
+        """One pass over the rows of X (C-ordered): ``out[0]`` += the columns
+        of ``X - shift`` (each value widened to out's dtype first),
+        ``out[1]`` += their squares, ``out[2]`` / ``out[3]`` = the columns'
+        minimum / maximum.
+
+        The rows are added one after the other, without fused multiply-adds:
+        NumPy's order and roundings for ``(X - shift).sum(axis=0)`` and
+        ``((X - shift) ** 2).sum(axis=0)``, so the sums are its sums bit for
+        bit. A column holding a NaN has a NaN sum; its extremes are then
+        not NumPy's (the caller measures them again).
+        """
+        n, d = X.shape
+        dt = out.dtype
+        for t in range(d):
+            out[2, t] = np.inf
+            out[3, t] = -np.inf
+        for i in range(n):
+            for t in range(d):
+                v = dt.type(X[i, t])
+                a = v - shift[t]
+                out[0, t] += a
+                out[1, t] += a * a
+                if v < out[2, t]:
+                    out[2, t] = v
+                if v > out[3, t]:
+                    out[3, t] = v
 
     @numba.njit(nogil=True, cache=_CACHE, fastmath={"reassoc", "nnan", "ninf"})
     def _sq_distances_to(XT, norms, y, out):  # pragma: no cover
@@ -782,6 +812,7 @@ if numba is not None:
         sq_distances_rows = staticmethod(sq_distances_rows)
         inertia_problems = staticmethod(inertia_problems)
         min_max = staticmethod(min_max)
+        column_moments = staticmethod(column_moments)
         centre_problems = staticmethod(centre_problems)
         legacy_uniforms = staticmethod(legacy_uniforms)
         assign_group = staticmethod(assign_group)
