@@ -77,6 +77,8 @@ def benchmarks(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """Cluster a generated data set and print (and plot, if matplotlib is there) the result."""
-    session.install("-e", ".")
+    """Cluster a generated data set and print the result; ``-- --plot [FILE]``
+    also draws it (matplotlib is installed for that)."""
+    plot = any(arg.startswith("--plot") for arg in session.posargs)
+    session.install("-e", ".[plot]" if plot else ".")
     session.run("python", "-m", "arraykmeans.demo", *session.posargs)

@@ -37,6 +37,7 @@ def _defaults() -> dict[str, Any]:
         "thread_min_work": 2**27,
         "compact_min_problems": 8,
         "compact_ratio": 4,
+        "progress": None,
     }
 
 
@@ -53,6 +54,7 @@ _CHECKS: dict[str, tuple[str, float, bool]] = {
     "thread_min_work": ("int", 0, False),
     "compact_min_problems": ("int", 1, False),
     "compact_ratio": ("number", 0.0, False),
+    "progress": ("callable", 0, True),
 }
 
 _settings_var: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
@@ -122,6 +124,18 @@ def get_config() -> dict[str, Any]:
             at least ``compact_min_problems`` problems are stacked and at most
             1/``compact_ratio`` of them still run. Defaults 8 and 4.
 
+        ``progress`` : callable or None
+            Called as ``progress(event, info)`` while a fit runs (the
+            command line's progress bar uses it): ``"init"`` before each
+            run's initialisation, ``"iteration"`` after each Lloyd
+            assignment (``info["inertia"]``: the inertia of the centres
+            just assigned to, which costs a pass over X per iteration, as
+            ``verbose`` does), ``"run"`` when a run ends, and ``"step"``
+            after each mini-batch step (``info["inertia"]``: the batch's
+            mean inertia). ``info`` is a dict (``run``, ``n_init``,
+            ``iteration``, ``n_iter``, ``step``, ``n_steps``, ``inertia``
+            as they apply). Default None.
+
         None of these settings changes results, only how they are computed.
 
     Examples
@@ -141,6 +155,10 @@ def _checked(name: str, value: Any) -> Any:
     kind, low, allow_none = _CHECKS[name]
     if value is None and allow_none:
         return None
+    if kind == "callable":
+        if not callable(value):
+            raise TypeError(f"{name} must be a callable or None, got {value!r}.")
+        return value
     if kind == "bool":
         if not isinstance(value, bool):
             raise TypeError(f"{name} must be True or False, got {value!r}.")
@@ -193,6 +211,9 @@ def set_config(**settings: Any) -> None:
         The largest Dask X held in memory during a fit; see :func:`get_config`.
     compiled_min_work, thread_min_work, compact_min_problems, compact_ratio : optional
         Tuning thresholds; see :func:`get_config`.
+    progress : callable or None, optional
+        A callback for a fit's progress, ``progress(event, info)``; see
+        :func:`get_config`. None switches it off.
 
     Settings not given are unchanged.
 
@@ -205,11 +226,11 @@ def set_config(**settings: Any) -> None:
         ``n_threads`` below 1, ...).
     """
     # Validated first, so that a bad value changes nothing. None leaves a
-    # setting unchanged, except n_threads, where it is the default.
+    # setting unchanged, except n_threads and progress, where it is the default.
     checked = {
         name: _checked(name, value)
         for name, value in settings.items()
-        if value is not None or name == "n_threads"
+        if value is not None or name in ("n_threads", "progress")
     }
     new = dict(_settings())
     new.update(checked)
@@ -243,3 +264,15 @@ def config_context(**settings: Any) -> Iterator[None]:
         yield
     finally:
         _settings_var.set(old)
+
+
+def _report(event: str, **info: Any) -> None:
+    """Tell the ``progress`` callback, if one is set, of ``event``."""
+    callback = _settings()["progress"]
+    if callback is not None:
+        callback(event, info)
+
+
+def _reporting() -> bool:
+    """Whether a ``progress`` callback is set."""
+    return _settings()["progress"] is not None

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .._config import _report, _reporting
 from ..backends import StandardBackend, device_of
 from ._relocate import relocate_empty_clusters
 
@@ -94,8 +95,11 @@ def lloyd(
             say.tolerance(i - 1, shift_tot, tol)
         if not stepping:
             break
-        if verbose:
-            say.inertia(i, _inertia(be, X, sample_weight, centers, step))
+        if verbose or _reporting():
+            inertia = _inertia(be, X, sample_weight, centers, step)
+            if verbose:
+                say.inertia(i, inertia)
+            _report("iteration", iteration=i, inertia=inertia * unit * unit)
         centers, shift_prev = _moved_centers(
             be, X, sample_weight, centers, step, n_empty
         )

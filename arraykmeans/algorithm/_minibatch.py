@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .._config import _report
 from ..backends import StandardBackend, device_of
 from . import _init
 
@@ -285,7 +286,9 @@ def run_minibatch(
             reassignment_ratio=reassignment_ratio, want_change=conv.tol > 0.0,
             verbose=conv.verbose,
         )  # fmt: skip
-        if conv.done(i, n_steps, change, inertia):
+        stop = conv.done(i, n_steps, change, inertia)
+        _report("step", step=i + 1, n_steps=n_steps, inertia=float(inertia) / b)
+        if stop:
             break
     return i + 1
 

@@ -390,6 +390,7 @@ def _block_settings() -> dict[str, Any]:
     blocks in parallel already."""
     settings = dict(_settings())
     settings["n_threads"] = 1
+    settings["progress"] = None  # the caller's, called in the caller's thread
     return settings
 
 

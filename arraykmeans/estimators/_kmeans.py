@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as val
+from .._config import _report
 from .._exceptions import (
     ConvergenceWarning,
     warn,
@@ -232,7 +233,8 @@ class KMeans(_BaseKMeans):
             init = frame.apply(xp, init)
         best = None
         with be.fitting(X):
-            for _ in range(n_init):
+            for run in range(n_init):
+                _report("init", run=run, n_init=n_init)
                 centers = _init.initial_centers(
                     be, Xc, self.n_clusters, init, sample_weight, random_state
                 )
@@ -241,6 +243,10 @@ class KMeans(_BaseKMeans):
                 result = _lloyd.lloyd(
                     be, Xc, sample_weight, centers, max_iter=self.max_iter,
                     tol=tol, verbose=bool(self.verbose), unit=frame.unit,
+                )  # fmt: skip
+                _report(
+                    "run", run=run, n_init=n_init, n_iter=result.n_iter,
+                    inertia=frame.squared(result.inertia),
                 )  # fmt: skip
                 if _lloyd.is_better(be, result, best):
                     best = result
