@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, device, is_array_api_obj
 
+from . import _frames
 from ._exceptions import (
     ArrayMismatchError,
     InvalidParameterError,
@@ -31,9 +32,13 @@ def namespace_of(x: Any) -> tuple[Any, ModuleType]:
     """``(array, xp)``: arrays keep their library; anything else becomes NumPy.
 
     Lists, tuples, pandas objects and other array-likes are converted with
-    ``numpy.asarray``, as scikit-learn does.
+    ``numpy.asarray``, as scikit-learn does; data frames by the dtypes of their
+    columns (see :func:`arraykmeans._frames.frame_values`).
     """
     if is_array_api_obj(x):
+        return x, array_namespace(x)
+    x = _frames.frame_values(x)
+    if isinstance(x, np.ndarray):
         return x, array_namespace(x)
     if hasattr(x, "__array_namespace__"):
         return x, x.__array_namespace__()

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _frames
 from .. import _validation as val
 from ..algorithm._frame import Frame
 from ..backends import StandardBackend, device_of, get_backend
@@ -98,6 +99,7 @@ class _BaseKMeans(_ParamsProtocol):
     def _check_test_data(self, X: Any, method: str) -> tuple[Array, StandardBackend]:
         """X checked against the fitted model, in the fitted dtype, and its backend."""
         self._check_fitted()
+        _frames.check_feature_names(self, X)
         X, xp, _ = val.check_array(
             X, estimator_name=type(self).__name__, batched=self._batched
         )
@@ -121,6 +123,7 @@ class _BaseKMeans(_ParamsProtocol):
             n_samples, n_clusters) for a batched model; in the dtype of
             ``cluster_centers_``.
         """
+        X_in = X
         X, be = self._check_test_data(X, "transform")
         xp = be.xp
         if self._batched:
@@ -129,15 +132,49 @@ class _BaseKMeans(_ParamsProtocol):
         out = distances(
             be, X[None, ...], self._fit_centers[None, ...], frame, self._out_dtype
         )
-        return xp.reshape(out, out.shape[1:])
+        return _frames.wrap_output(self, xp.reshape(out, out.shape[1:]), X_in)
+
+    def set_output(self, *, transform: str | None = None) -> _BaseKMeans:
+        """The container ``transform`` and ``fit_transform`` return, as
+        scikit-learn's ``set_output``: ``"pandas"`` or ``"polars"`` (a data
+        frame with the columns of :meth:`get_feature_names_out`, and the
+        input frame's index), ``"default"`` (the array), None (unchanged).
+        Without a call, scikit-learn's global ``transform_output`` applies
+        where scikit-learn is loaded. Returns self."""
+        _frames.check_output(transform)
+        if transform is None:
+            return self
+        if self._batched and transform != "default":
+            raise ValueError(
+                f"{type(self).__name__}.transform returns a 3-D array: it has no "
+                f"data-frame output ({transform!r})."
+            )
+        self._sklearn_output_config = {"transform": transform}
+        return self
 
     @property
     def _out_dtype(self) -> Any:
         return self.cluster_centers_.dtype
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Output feature names for ``transform``: ``kmeans0``, ``kmeans1``, ..."""
+        """Output feature names for ``transform``: ``kmeans0``, ``kmeans1``, ...
+
+        ``input_features``, if given, must be the feature names seen in the
+        fit (or as many names as features, for a fit without names).
+        """
         self._check_fitted()
+        if input_features is not None:
+            given = np.asarray(input_features, dtype=object)
+            fitted = getattr(self, "feature_names_in_", None)
+            if fitted is not None and not (
+                given.shape == fitted.shape and bool(np.all(given == fitted))
+            ):
+                raise ValueError("input_features is not equal to feature_names_in_")
+            if fitted is None and given.shape[0] != self.n_features_in_:
+                raise ValueError(
+                    "input_features should have length equal to number of "
+                    f"features ({self.n_features_in_}), got {given.shape[0]}"
+                )
         prefix = type(self).__name__.lower()
         k = self.cluster_centers_.shape[-2]
         return np.asarray([f"{prefix}{i}" for i in range(k)], dtype=object)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _frames
 from .. import _validation as val
 from .._config import _report
 from .._exceptions import (
@@ -183,6 +184,7 @@ class KMeans(_BaseKMeans):
         val.check_params(
             type(self).__name__, self.get_params(), init_objects=_init.SEEDING_OPTIONS
         )
+        _frames.set_feature_names(self, X)
         X, xp, result_dtype = val.check_array(
             X, estimator_name=type(self).__name__, finite=False
         )

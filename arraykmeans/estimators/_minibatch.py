@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _frames
 from .. import _validation as val
 from .._exceptions import warn
 from ..algorithm import _init
@@ -167,6 +168,7 @@ class MiniBatchKMeans(_BaseKMeans):
         self : MiniBatchKMeans
         """
         check_params(type(self).__name__, self.get_params())
+        _frames.set_feature_names(self, X)
         X, xp, result_dtype = val.check_array(X, estimator_name=type(self).__name__)
         be = get_backend(xp)
         self._check_params_vs_input(X)
@@ -228,6 +230,10 @@ class MiniBatchKMeans(_BaseKMeans):
         """
         fitted = self.__sklearn_is_fitted__()
         check_params(type(self).__name__, self.get_params())
+        if fitted:
+            _frames.check_feature_names(self, X)
+        else:
+            _frames.set_feature_names(self, X)
         X, xp, result_dtype = val.check_array(X, estimator_name=type(self).__name__)
         if fitted:
             where = f"{type(self).__name__}.partial_fit()"
