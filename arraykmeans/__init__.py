@@ -4,8 +4,8 @@ The same call clusters NumPy arrays on the CPU, CuPy arrays on a GPU and any
 other array library that follows the standard, returning results in the
 caller's library, on the caller's device, in the caller's dtype. The API is
 scikit-learn's: ``KMeans``, ``k_means`` and ``kmeans_plusplus``, plus
-``BatchedKMeans`` for stacks of problems and ``MiniBatchKMeans`` for large or
-streamed data; ``KMeansParallel`` holds the options of ``init="k-means||"``.
+``BatchedKMeans`` for stacks of problems, ``MiniBatchKMeans`` for large or
+streamed data and ``SphericalKMeans`` for clustering by angle; ``KMeansParallel`` holds the options of ``init="k-means||"``.
 
 The package has three layers: :mod:`arraykmeans.estimators` (the public
 classes and functions), :mod:`arraykmeans.algorithm` (initialisation, Lloyd's
@@ -21,6 +21,7 @@ from .estimators import (
     KMeans,
     KMeansParallel,
     MiniBatchKMeans,
+    SphericalKMeans,
     batched_k_means,
     k_means,
     kmeans_plusplus,
@@ -36,6 +37,7 @@ __all__ = [
     "KMeansParallel",
     "MiniBatchKMeans",
     "NotFittedError",
+    "SphericalKMeans",
     "__version__",
     "batch_seeds",
     "batched_k_means",

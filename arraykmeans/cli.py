@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
         help="DATA is a stack (problems, rows, features): BatchedKMeans",
     )
     how.add_argument("--minibatch", action="store_true", help="MiniBatchKMeans")
+    how.add_argument(
+        "--spherical", action="store_true",
+        help="SphericalKMeans: cluster by angle (cosine similarity)",
+    )  # fmt: skip
     fit.add_argument("--batch-size", type=int, default=1024, help="with --minibatch")
     fit.add_argument(
         "--columns", help="comma-separated column names (or 0-based positions)"
@@ -256,6 +260,8 @@ def _estimator(args: argparse.Namespace, shape: tuple[int, ...]) -> Any:
         return ak.MiniBatchKMeans(
             args.n_clusters, n_init=args.n_init, batch_size=args.batch_size, **common
         )
+    if args.spherical:
+        return ak.SphericalKMeans(args.n_clusters, n_init=args.n_init, **common)
     return ak.KMeans(args.n_clusters, n_init=args.n_init, **common)
 
 

@@ -172,9 +172,13 @@ def test_nan_in_npy_names_row_and_column(tmp_path, capsys):
     assert "row 17, column '1' is inf" in err
 
 
-@pytest.mark.parametrize("mode", ["minibatch", "batched"])
-def test_minibatch_and_batched(tmp_path, capsys, mode):
-    if mode == "batched":
+@pytest.mark.parametrize("mode", ["minibatch", "batched", "spherical"])
+def test_minibatch_batched_and_spherical(tmp_path, capsys, mode):
+    if mode == "spherical":
+        X = _blobs(d=3) + 30
+        ref = ak.SphericalKMeans(3, random_state=2).fit(X)
+        extra = ["--spherical"]
+    elif mode == "batched":
         X = np.stack([_blobs(n=120, seed=s) for s in range(3)])
         ref = ak.BatchedKMeans(3, random_state=2).fit(X)
         extra = ["--batched"]

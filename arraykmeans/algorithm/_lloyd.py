@@ -49,6 +49,7 @@ def lloyd(
     tol: float,
     verbose: bool = False,
     unit: float = 1.0,
+    project: Any = None,
 ) -> LloydResult:
     """One run of Lloyd's algorithm with scikit-learn's stopping rules.
 
@@ -59,6 +60,9 @@ def lloyd(
     except on strict convergence, the labels are then recomputed from the final
     centres so that they match ``predict``. ``unit`` converts the verbose
     output's distances to the caller's units (see ``Frame.squared``).
+    ``project``, if given, maps each iteration's new centres (the weighted
+    means) before they are used: spherical K-means puts them back on the
+    unit sphere.
 
     That final assignment is the next iteration's assignment, so the loop runs it
     first and reads the previous iteration's shift test together with this one's
@@ -101,7 +105,7 @@ def lloyd(
                 say.inertia(i, inertia)
             _report("iteration", iteration=i, inertia=inertia * unit * unit)
         centers, shift_prev = _moved_centers(
-            be, X, sample_weight, centers, step, n_empty
+            be, X, sample_weight, centers, step, n_empty, project
         )
         i += 1
         if unchanged:
@@ -219,6 +223,7 @@ def _moved_centers(
     centers: Array,
     step: Any,
     n_empty: int,
+    project: Any = None,
 ) -> tuple[Array, Array]:
     """The M-step: weighted means (empty clusters relocated first), and the
     squared centre shift, rounded as scikit-learn rounds it (the squares of
@@ -230,6 +235,8 @@ def _moved_centers(
             be, X, sample_weight, centers, sums, weights, step.labels, n_empty
         )
     new = average_centers(be, sums, weights, X.dtype, empty=n_empty > 0)
+    if project is not None:
+        new = project(new)
     shift = xp.sqrt(xp.sum((new - centers) ** 2, axis=1))
     return new, xp.sum(shift**2)
 

@@ -191,6 +191,8 @@ class KMeans(_BaseKMeans):
         be = get_backend(xp)
         low, high = be.fit_extremes(X)
         val.check_finite(xp, X, "X", extremes=(low, high))
+        amax = max(abs(low), abs(high))
+        X, amax = self._fitted_rows(be, X, amax)
         init, n_init = self._checked_init(be, X)
         # A callable init receives the generator; the others only draw from it.
         random_state = val.check_random_state(
@@ -207,8 +209,7 @@ class KMeans(_BaseKMeans):
             )
             result_dtype = data[0].dtype
         self._fit_checked(
-            twin or be, *data, n_init, random_state, result_dtype,
-            max(abs(low), abs(high)),
+            twin or be, *data, n_init, random_state, result_dtype, amax
         )  # fmt: skip
         if twin is not None:
             self._results_to(be, device_of(X))
@@ -227,7 +228,7 @@ class KMeans(_BaseKMeans):
     ) -> None:
         """The fit proper, on checked inputs of ``be``'s library."""
         xp = be.xp
-        Xc, frame, variances = prepare(be, X, amax)
+        Xc, frame, variances = self._frame_of(be, X, amax)
         # In the variances' dtype, as scikit-learn's np.mean(variances) * tol: in
         # float32 the rounded tolerance decides when a run stops.
         tol = float(xp.mean(variances) * self.tol) if self.tol != 0 else 0.0
@@ -245,14 +246,34 @@ class KMeans(_BaseKMeans):
                 result = _lloyd.lloyd(
                     be, Xc, sample_weight, centers, max_iter=self.max_iter,
                     tol=tol, verbose=bool(self.verbose), unit=frame.unit,
+                    project=self._projection(be),
                 )  # fmt: skip
                 _report(
                     "run", run=run, n_init=n_init, n_iter=result.n_iter,
-                    inertia=frame.squared(result.inertia),
+                    inertia=self._inertia_of(frame, result.inertia),
                 )  # fmt: skip
                 if _lloyd.is_better(be, result, best):
                     best = result
         self._store_fit(be, best, frame, result_dtype, n_init)
+
+    # What spherical K-means (SphericalKMeans) changes: the rows fitted, their
+    # frame, the centres after each update and the measure of the inertia.
+
+    def _fitted_rows(self, be: StandardBackend, X: Array, amax: float) -> Any:
+        """The rows to cluster and their largest magnitude: X itself."""
+        return X, amax
+
+    def _frame_of(self, be: StandardBackend, X: Array, amax: float) -> Any:
+        """X centred (and rescaled if needed), its frame and its variances."""
+        return prepare(be, X, amax)
+
+    def _projection(self, be: StandardBackend) -> Any:
+        """What the new centres of each iteration go through: nothing."""
+        return None
+
+    def _inertia_of(self, frame: Frame, inertia: float) -> float:
+        """A run's inertia (summed squared distances in the frame) in X's units."""
+        return frame.squared(inertia)
 
     def _results_to(self, be: StandardBackend, device: Any) -> None:
         """The fitted arrays, made by the NumPy backend, moved to ``be``'s library."""
@@ -314,7 +335,7 @@ class KMeans(_BaseKMeans):
             frame.undo(xp, best.centers), result_dtype, copy=False
         )
         self.labels_ = xp.astype(best.labels, xp.int32)
-        self.inertia_ = frame.squared(best.inertia)
+        self.inertia_ = self._inertia_of(frame, best.inertia)
         self.n_iter_ = int(best.n_iter)
         # The runs actually made, as scikit-learn records them.
         self._n_init = n_init
