@@ -17,11 +17,14 @@ def tests(session: nox.Session) -> None:
     (CPU build), JAX and Dask. CuPy and torch-CUDA tests skip without a GPU.
 
     Then the parity, batched and primitive tests once more without the compiled
-    loops, so that the NumPy paths used where numba is not installed stay tested.
+    loops, so that the NumPy paths used where numba is not installed stay tested,
+    and ``mypy --strict`` on the typed example of the public API.
     """
     session.install("-e", ".[test,backends]")
     session.run("pytest", "-n", "auto", *session.posargs)
     if not session.posargs:
+        session.install("mypy==2.4.1", "typing_extensions")
+        session.run("mypy", "--strict", "examples/typed_usage.py")
         session.run(
             "pytest",
             "-q",
@@ -48,7 +51,9 @@ def tests_gpu(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff checks."""
     session.install("ruff==0.17.6")  # pinned: new rules must not break CI unannounced
-    session.run("ruff", "check", "arraykmeans", "tests", "benchmarks", "noxfile.py")
+    session.run(
+        "ruff", "check", "arraykmeans", "tests", "benchmarks", "examples", "noxfile.py"
+    )
 
 
 @nox.session(python=PYTHON)

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _frames
 from .. import _validation as val
+from .._typing import Array as ArrayT
+from .._typing import ArrayLike
 from ..algorithm._frame import Frame
 from ..backends import StandardBackend, device_of, get_backend
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 Array = Any
 
@@ -40,7 +45,7 @@ class _ParamsProtocol:
         """Parameters of this estimator, as scikit-learn's ``get_params``."""
         return {name: getattr(self, name) for name in self._get_param_names()}
 
-    def set_params(self, **params: Any) -> _ParamsProtocol:
+    def set_params(self, **params: Any) -> Self:
         """Set parameters, as scikit-learn's ``set_params``; returns self."""
         valid = self._get_param_names()
         for key, value in params.items():
@@ -87,6 +92,12 @@ class _BaseKMeans(_ParamsProtocol):
     check their own test data; ``transform`` and the fitted checks are shared.
     """
 
+    # Fitted attributes (for type checkers; set by fit).
+    cluster_centers_: ArrayT
+    labels_: ArrayT
+    n_features_in_: int
+    feature_names_in_: np.ndarray[Any, Any]
+
     _batched = False
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -114,7 +125,7 @@ class _BaseKMeans(_ParamsProtocol):
             X = xp.astype(X, self._fit_centers.dtype)
         return X, get_backend(xp)
 
-    def transform(self, X: Any) -> Array:
+    def transform(self, X: ArrayLike) -> ArrayT:
         """Euclidean distances of every row of X to every centre.
 
         Returns
@@ -134,7 +145,7 @@ class _BaseKMeans(_ParamsProtocol):
         )
         return _frames.wrap_output(self, xp.reshape(out, out.shape[1:]), X_in)
 
-    def set_output(self, *, transform: str | None = None) -> _BaseKMeans:
+    def set_output(self, *, transform: str | None = None) -> Self:
         """The container ``transform`` and ``fit_transform`` return, as
         scikit-learn's ``set_output``: ``"pandas"`` or ``"polars"`` (a data
         frame with the columns of :meth:`get_feature_names_out`, and the
@@ -156,7 +167,7 @@ class _BaseKMeans(_ParamsProtocol):
     def _out_dtype(self) -> Any:
         return self.cluster_centers_.dtype
 
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray[Any, Any]:
         """Output feature names for ``transform``: ``kmeans0``, ``kmeans1``, ...
 
         ``input_features``, if given, must be the feature names seen in the

@@ -10,11 +10,13 @@ what ``KMeans(random_state=seeds[b])`` gives on its rows, where ``seeds`` is
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _validation as val
+from .._typing import Array as ArrayT
+from .._typing import ArrayLike
 from ..algorithm import _batched_lloyd as blloyd
 from ..algorithm import _init
 from ..algorithm._frame import Frame, centre_problems, squared_units
@@ -29,6 +31,9 @@ from ..backends import (
     working_memory_bytes,
 )
 from ._base import _BaseKMeans
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 Array = Any
 
@@ -247,7 +252,7 @@ def _check_batched_init(be: StandardBackend, X: Array, init: Any, k: int) -> Arr
 
 
 def batched_k_means(
-    X: Any,
+    X: ArrayLike,
     n_clusters: int,
     *,
     sample_weight: Any = None,
@@ -257,7 +262,7 @@ def batched_k_means(
     max_iter: int = 300,
     tol: float = 1e-4,
     random_state: Any = None,
-) -> tuple[Array, Array, Array, Array]:
+) -> tuple[ArrayT, ArrayT, ArrayT, ArrayT]:
     """Cluster every problem of a stack; the function form of :class:`BatchedKMeans`.
 
     Parameters
@@ -373,6 +378,9 @@ class BatchedKMeans(_BaseKMeans):
 
     _batched = True
 
+    inertia_: ArrayT
+    n_iter_: ArrayT
+
     def __init__(
         self,
         n_clusters: int = 8,
@@ -391,8 +399,12 @@ class BatchedKMeans(_BaseKMeans):
         self.random_state = random_state
 
     def fit(
-        self, X: Any, y: Any = None, sample_weight: Any = None, mask: Any = None
-    ) -> BatchedKMeans:
+        self,
+        X: ArrayLike,
+        y: object = None,
+        sample_weight: Any = None,
+        mask: Any = None,
+    ) -> Self:
         """Cluster every problem of X, shape (n_problems, n_samples, n_features).
 
         ``sample_weight`` (n_problems, n_samples) and ``mask`` (bool, same shape)
@@ -416,21 +428,29 @@ class BatchedKMeans(_BaseKMeans):
         return self
 
     def fit_predict(
-        self, X: Any, y: Any = None, sample_weight: Any = None, mask: Any = None
-    ) -> Array:
+        self,
+        X: ArrayLike,
+        y: object = None,
+        sample_weight: Any = None,
+        mask: Any = None,
+    ) -> ArrayT:
         """Fit, then return ``labels_``."""
         return self.fit(X, sample_weight=sample_weight, mask=mask).labels_
 
     def fit_transform(
-        self, X: Any, y: Any = None, sample_weight: Any = None, mask: Any = None
-    ) -> Array:
+        self,
+        X: ArrayLike,
+        y: object = None,
+        sample_weight: Any = None,
+        mask: Any = None,
+    ) -> ArrayT:
         """Fit, then return the distances of every row to its problem's centres.
 
         Padding rows get distances too (they are rows of X like the others).
         """
         return self.fit(X, sample_weight=sample_weight, mask=mask).transform(X)
 
-    def predict(self, X: Any, mask: Any = None) -> Array:
+    def predict(self, X: ArrayLike, mask: Any = None) -> ArrayT:
         """Closest centre of every row of every problem: int32 (n_problems, n_samples).
 
         Rows where ``mask`` is False get -1.
@@ -450,8 +470,12 @@ class BatchedKMeans(_BaseKMeans):
         ).labels
 
     def score(
-        self, X: Any, y: Any = None, sample_weight: Any = None, mask: Any = None
-    ) -> Array:
+        self,
+        X: ArrayLike,
+        y: object = None,
+        sample_weight: Any = None,
+        mask: Any = None,
+    ) -> ArrayT:
         """Opposite of every problem's (weighted) inertia under the fitted centres.
 
         Returns an array of shape (n_problems,) in the accumulation dtype (float64

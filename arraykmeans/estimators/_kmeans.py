@@ -8,7 +8,7 @@ the caller's library, on the caller's device, in the caller's floating dtype.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,10 +19,15 @@ from .._exceptions import (
     ConvergenceWarning,
     warn,
 )
+from .._typing import Array as ArrayT
+from .._typing import ArrayLike, SampleWeight
 from ..algorithm import _init, _lloyd
 from ..algorithm._frame import Frame, prepare
 from ..backends import StandardBackend, device_of, get_backend, itemsize, iter_chunks
 from ._base import _BaseKMeans
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 Array = Any
 
@@ -118,6 +123,9 @@ class KMeans(_BaseKMeans):
            [ 1.,  2.]])
     """
 
+    inertia_: float
+    n_iter_: int
+
     def __init__(
         self,
         n_clusters: int = 8,
@@ -163,7 +171,9 @@ class KMeans(_BaseKMeans):
             return 10
         return 1
 
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
+    def fit(
+        self, X: ArrayLike, y: object = None, sample_weight: SampleWeight = None
+    ) -> Self:
         """Compute the k-means clustering.
 
         Parameters
@@ -344,11 +354,15 @@ class KMeans(_BaseKMeans):
         self._frame = frame
         self._fit_centers = best.centers
 
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Array:
+    def fit_predict(
+        self, X: ArrayLike, y: object = None, sample_weight: SampleWeight = None
+    ) -> ArrayT:
         """Fit, then return ``labels_``."""
         return self.fit(X, sample_weight=sample_weight).labels_
 
-    def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> Array:
+    def fit_transform(
+        self, X: ArrayLike, y: object = None, sample_weight: SampleWeight = None
+    ) -> ArrayT:
         """Fit, then return the distances of X to the centres, (n_samples, n_clusters)."""
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
@@ -360,7 +374,7 @@ class KMeans(_BaseKMeans):
             X, self._fit_centers, offset=frame.mean, scale=frame.scale
         ).labels
 
-    def predict(self, X: Any) -> Array:
+    def predict(self, X: ArrayLike) -> ArrayT:
         """Index of the closest centre for each row of X.
 
         Parameters
@@ -376,7 +390,9 @@ class KMeans(_BaseKMeans):
         X, be = self._check_test_data(X, "predict")
         return be.xp.astype(self._labels(be, X), be.xp.int32)
 
-    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+    def score(
+        self, X: ArrayLike, y: object = None, sample_weight: SampleWeight = None
+    ) -> float:
         """Opposite of the (weighted) inertia of X under the fitted centres.
 
         Distances are measured where ``predict`` measures them, in the frame the
@@ -403,7 +419,7 @@ class KMeans(_BaseKMeans):
 
 
 def k_means(
-    X: Any,
+    X: ArrayLike,
     n_clusters: int,
     *,
     sample_weight: Any = None,
@@ -416,7 +432,7 @@ def k_means(
     copy_x: bool = True,
     algorithm: str = "lloyd",
     return_n_iter: bool = False,
-) -> tuple:
+) -> tuple[Any, ...]:
     """Perform K-means clustering; the function form of :class:`KMeans`.
 
     Parameters are those of :class:`KMeans` plus ``X``, ``sample_weight`` and
@@ -449,14 +465,14 @@ def k_means(
 
 
 def kmeans_plusplus(
-    X: Any,
+    X: ArrayLike,
     n_clusters: int,
     *,
     sample_weight: Any = None,
     x_squared_norms: Any = None,
     random_state: Any = None,
     n_local_trials: int | None = None,
-) -> tuple[Array, Array]:
+) -> tuple[ArrayT, ArrayT]:
     """Initial centres by greedy k-means++, as :func:`sklearn.cluster.kmeans_plusplus`.
 
     Parameters

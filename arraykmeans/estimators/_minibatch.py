@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _frames
 from .. import _validation as val
 from .._exceptions import warn
+from .._typing import Array as ArrayT
+from .._typing import ArrayLike, SampleWeight
 from ..algorithm import _init
 from ..algorithm import _minibatch as mb
 from ..algorithm._frame import Frame
 from ..backends import StandardBackend, device_of, get_backend
 from ._base import _BaseKMeans
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 Array = Any
 
@@ -107,6 +112,10 @@ class MiniBatchKMeans(_BaseKMeans):
     array([1, 0], dtype=int32)
     """
 
+    inertia_: float
+    n_iter_: int
+    n_steps_: int
+
     def __init__(
         self,
         n_clusters: int = 8,
@@ -149,7 +158,9 @@ class MiniBatchKMeans(_BaseKMeans):
 
     # ------------------------------------------------------------------- fit
 
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> MiniBatchKMeans:
+    def fit(
+        self, X: ArrayLike, y: object = None, sample_weight: SampleWeight = None
+    ) -> Self:
         """Compute the centres on batches drawn from X.
 
         Parameters
@@ -207,8 +218,8 @@ class MiniBatchKMeans(_BaseKMeans):
         return self
 
     def partial_fit(
-        self, X: Any, y: Any = None, sample_weight: Any = None
-    ) -> MiniBatchKMeans:
+        self, X: ArrayLike, y: object = None, sample_weight: SampleWeight = None
+    ) -> Self:
         """Update the centres with one step on the batch X.
 
         The first call initialises the model on X (one initialisation, on at
@@ -345,24 +356,30 @@ class MiniBatchKMeans(_BaseKMeans):
 
     # --------------------------------------------------------- fitted methods
 
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Array:
+    def fit_predict(
+        self, X: ArrayLike, y: object = None, sample_weight: SampleWeight = None
+    ) -> ArrayT:
         """Fit, then return the labels of X (``predict(X)``)."""
         self.fit(X, sample_weight=sample_weight)
         if self.compute_labels:
             return self.labels_
         return self.predict(X)
 
-    def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> Array:
+    def fit_transform(
+        self, X: ArrayLike, y: object = None, sample_weight: SampleWeight = None
+    ) -> ArrayT:
         """Fit, then return the distances of X to the centres, (n_samples, n_clusters)."""
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
-    def predict(self, X: Any) -> Array:
+    def predict(self, X: ArrayLike) -> ArrayT:
         """Index of the closest centre for each row of X, int32 (n_samples,)."""
         X, be = self._check_test_data(X, "predict")
         labels = be.assign_chunked(X, self._fit_centers).labels
         return be.xp.astype(labels, be.xp.int32)
 
-    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+    def score(
+        self, X: ArrayLike, y: object = None, sample_weight: SampleWeight = None
+    ) -> float:
         """Opposite of the (weighted) inertia of X under the fitted centres."""
         X, be = self._check_test_data(X, "score")
         weights = val.check_sample_weight(be.xp, X, sample_weight)
