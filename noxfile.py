@@ -21,7 +21,8 @@ def tests(session: nox.Session) -> None:
     and ``mypy --strict`` on the typed example of the public API.
     """
     session.install("-e", ".[test,backends]")
-    session.run("pytest", "-n", "auto", *session.posargs)
+    # worksteal: the slow JAX and Dask cases do not pile up on one worker at the end.
+    session.run("pytest", "-n", "auto", "--dist", "worksteal", *session.posargs)
     if not session.posargs:
         session.install("mypy==2.4.1", "typing_extensions")
         session.run("mypy", "--strict", "examples/typed_usage.py")
