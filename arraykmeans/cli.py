@@ -48,7 +48,22 @@ def _parser() -> argparse.ArgumentParser:
         description="K-means on NumPy, CuPy, PyTorch, JAX or Dask arrays.",
     )
     sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    fit = sub.add_parser("fit", help="cluster a data file", description=_FIT_HELP)
+    _fit_parser(
+        sub.add_parser("fit", help="cluster a data file", description=_FIT_HELP)
+    )
+    _predict_parser(sub.add_parser("predict", help="label data with a saved model"))
+    bench = sub.add_parser("bench", help="time a fit against scikit-learn's")
+    bench.add_argument("--n-samples", type=int, default=200_000)
+    bench.add_argument("--n-features", type=int, default=16)
+    bench.add_argument("-k", "--n-clusters", type=int, default=16)
+    bench.add_argument("--repeats", type=int, default=3)
+    bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    bench.add_argument("--json", action="store_true", help="a JSON summary on stdout")
+    bench.set_defaults(command=_bench)
+    return parser
+
+
+def _fit_parser(fit: argparse.ArgumentParser) -> None:
     fit.add_argument(
         "data", metavar="DATA", help="a .npy, .npz, .csv, .tsv or .parquet file"
     )
@@ -98,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     _common(fit)
     fit.set_defaults(command=_fit)
 
-    predict = sub.add_parser("predict", help="label data with a saved model")
+
+def _predict_parser(predict: argparse.ArgumentParser) -> None:
     predict.add_argument("model", metavar="MODEL", help="a file of fit --save-model")
     predict.add_argument("data", metavar="DATA")
     _backend_options(predict)
@@ -108,16 +124,6 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--out-labels", metavar="FILE")
     _common(predict)
     predict.set_defaults(command=_predict)
-
-    bench = sub.add_parser("bench", help="time a fit against scikit-learn's")
-    bench.add_argument("--n-samples", type=int, default=200_000)
-    bench.add_argument("--n-features", type=int, default=16)
-    bench.add_argument("-k", "--n-clusters", type=int, default=16)
-    bench.add_argument("--repeats", type=int, default=3)
-    bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    bench.add_argument("--json", action="store_true", help="a JSON summary on stdout")
-    bench.set_defaults(command=_bench)
-    return parser
 
 
 _FIT_HELP = (
@@ -540,33 +546,34 @@ def _bench(args: argparse.Namespace) -> int:
         rows["scikit-learn"] = lambda: SkKMeans(
             args.n_clusters, init=init, n_init=1, max_iter=20, tol=0
         ).fit(X)
-    found = {}
-    for name, fit in rows.items():
-        start = time.perf_counter()
-        est = fit()  # the first call: imports, compilation, thread start
-        first = time.perf_counter() - start
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            est = fit()
-            times.append(time.perf_counter() - start)
-        found[name] = {
-            "first_call_s": first,
-            "median_s": float(np.median(times)),
-            "inertia": float(est.inertia_),
-            "n_iter": int(est.n_iter_),
-        }
+    found = {name: _timed(fit, args.repeats) for name, fit in rows.items()}
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "shape": [args.n_samples, args.n_features],
-                    "k": args.n_clusters,
-                    "results": found,
-                }
-            )
-        )
+        shape = [args.n_samples, args.n_features]
+        print(json.dumps({"shape": shape, "k": args.n_clusters, "results": found}))
         return 0
+    _print_bench(args, found)
+    return 0
+
+
+def _timed(fit: Any, repeats: int) -> dict[str, Any]:
+    """The first call's time, the median of ``repeats`` more, and the fit's result."""
+    start = time.perf_counter()
+    est = fit()  # the first call: imports, compilation, thread start
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        est = fit()
+        times.append(time.perf_counter() - start)
+    return {
+        "first_call_s": first,
+        "median_s": float(np.median(times)),
+        "inertia": float(est.inertia_),
+        "n_iter": int(est.n_iter_),
+    }
+
+
+def _print_bench(args: argparse.Namespace, found: dict[str, Any]) -> None:
     print(
         f"{args.n_samples} x {args.n_features} {args.dtype}, k={args.n_clusters}, "
         "at most 20 iterations from the same centres:"
@@ -577,12 +584,11 @@ def _bench(args: argparse.Namespace) -> int:
             f"first call {r['first_call_s']:.3f} s), {r['n_iter']} iterations, "
             f"inertia {r['inertia']:.6g}"
         )
-    if SkKMeans is None:
+    if "scikit-learn" not in found:
         print("  (scikit-learn is not installed: no comparison)")
     else:
         ratio = found["scikit-learn"]["median_s"] / found["arraykmeans"]["median_s"]
         print(f"  scikit-learn's time / arraykmeans': {ratio:.2f}x")
-    return 0
 
 
 # ------------------------------------------------------------- progress
