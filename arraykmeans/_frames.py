@@ -155,11 +155,9 @@ def wrap_output(estimator: Any, out: Any, X: Any) -> Any:
     mode = output_mode(estimator)
     if mode == "default":
         return out
-    from array_api_compat import array_namespace
+    from .backends import to_numpy
 
-    from .backends import get_backend
-
-    values = np.asarray(get_backend(array_namespace(out)).to_host(out))
+    values = to_numpy(out)
     columns = list(estimator.get_feature_names_out())
     if mode == "pandas":
         import pandas as pd

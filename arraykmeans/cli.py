@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._cli_io import WRITABLE, Data, InputError, check_writable, read_data, write_array
+from .backends import to_numpy
 
 MODEL_FORMAT = "arraykmeans-model"
 _NO_MATPLOTLIB = (
@@ -312,21 +313,10 @@ def _to_backend(X: np.ndarray, backend: str) -> Any:
         ) from exc
 
 
-def _host(a: Any) -> np.ndarray:
-    """A result array of any library on the host, as NumPy."""
-    from array_api_compat import array_namespace
-
-    from .backends import get_backend
-
-    if isinstance(a, np.ndarray):
-        return a
-    return np.asarray(get_backend(array_namespace(a)).to_host(a))
-
-
 def _summary(
     args: argparse.Namespace, est: Any, data: Data, seconds: float
 ) -> dict[str, Any]:
-    labels = _host(est.labels_)
+    labels = to_numpy(est.labels_)
     k = est.n_clusters
     if labels.ndim == 1:
         sizes: Any = np.bincount(labels, minlength=k).tolist()
@@ -334,8 +324,8 @@ def _summary(
         n_iter: Any = int(est.n_iter_)
     else:
         sizes = [np.bincount(row[row >= 0], minlength=k).tolist() for row in labels]
-        inertia = _host(est.inertia_).astype(float).tolist()
-        n_iter = _host(est.n_iter_).astype(int).tolist()
+        inertia = to_numpy(est.inertia_).astype(float).tolist()
+        n_iter = to_numpy(est.n_iter_).astype(int).tolist()
     summary = {
         "data": str(args.data),
         "shape": list(data.values.shape),
@@ -343,7 +333,7 @@ def _summary(
         "estimator": type(est).__name__,
         "params": {k_: v for k_, v in est.get_params().items() if _jsonable(v)},
         "backend": args.backend,
-        "dtype": str(_host(est.cluster_centers_).dtype),
+        "dtype": str(to_numpy(est.cluster_centers_).dtype),
         "n_clusters": k,
         "inertia": inertia,
         "n_iter": n_iter,
@@ -366,8 +356,8 @@ def _write_outputs(
     summary: dict[str, Any],
     history: list[float],
 ) -> None:
-    centers = _host(est.cluster_centers_)
-    labels = _host(est.labels_)
+    centers = to_numpy(est.cluster_centers_)
+    labels = to_numpy(est.labels_)
     if args.out_labels:
         write_array(args.out_labels, labels)
     if args.out_centers:
@@ -481,8 +471,8 @@ def _predict(args: argparse.Namespace) -> int:
             f"{model['n_features']} (choose them with --columns)."
         )
     est = model["estimator"]
-    dtype = args.dtype or _host(est.cluster_centers_).dtype.name
-    labels = _host(
+    dtype = args.dtype or to_numpy(est.cluster_centers_).dtype.name
+    labels = to_numpy(
         est.predict(_to_backend(np.asarray(data.values, dtype=dtype), args.backend))
     )
     if args.out_labels:

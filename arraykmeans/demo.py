@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from . import KMeans, config_context
+from .backends import to_numpy
 
 
 def make_data(
@@ -81,8 +82,8 @@ def main(argv: list[str] | None = None) -> None:
         km = KMeans(n_clusters=args.n_clusters, random_state=args.seed).fit(X)
         warm = time.perf_counter() - start
 
-    labels = _host(km.labels_)
-    centres = _host(km.cluster_centers_)
+    labels = to_numpy(km.labels_)
+    centres = to_numpy(km.cluster_centers_)
     print(
         f"arraykmeans demo: {args.n_samples} points in 2-D, {args.n_clusters} blobs, "
         f"backend {args.backend}"
@@ -112,14 +113,6 @@ def main(argv: list[str] | None = None) -> None:
         except PlotError as exc:
             raise SystemExit(f"arraykmeans demo: {exc}") from None
         print(f"picture saved to {args.plot}")
-
-
-def _host(a) -> np.ndarray:
-    return (
-        a.get()
-        if hasattr(a, "get") and not isinstance(a, np.ndarray)
-        else np.asarray(a)
-    )
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ __all__ = [
     "iter_chunks",
     "legacy_uniforms",
     "numpy_backend",
+    "to_numpy",
     "working_memory_bytes",
 ]
 
@@ -86,6 +87,17 @@ def numpy_backend() -> StandardBackend:
     import array_api_compat.numpy as np_xp
 
     return get_backend(np_xp)
+
+
+def to_numpy(a):
+    """Any array of a supported library (or a NumPy one) as a NumPy array on
+    the host: a copy from a device, the array itself where it is NumPy's."""
+    import numpy as np
+    from array_api_compat import array_namespace
+
+    if isinstance(a, np.ndarray):
+        return a
+    return np.asarray(get_backend(array_namespace(a)).to_host(a))
 
 
 def legacy_uniforms(seeds, count, *, work=None):
